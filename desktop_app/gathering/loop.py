@@ -1,0 +1,201 @@
+"""The gatherer: a plain loop that serves requests and rates and measures each series when due.
+
+It runs on one thread (a QThread in the app, a plain thread headless) and blocks on the
+control queue until the next measurement is due or a message arrives: no busy wait, no tick.
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import time
+from typing import Any, Callable
+
+from desktop_app import catalog, data_manager, queue_manager
+from desktop_app.gathering.sources import Gone, Priming, Source, Unavailable
+from desktop_app.measurement import SeriesKey, now_ms
+from desktop_app.queue_manager import Request, SetRate
+
+log = logging.getLogger(__name__)
+
+PRIME_DELAY_S = 0.1  # a counter's first reading yields no rate: read it again this much later
+
+
+class Stop:
+    """Control message: leave the loop."""
+
+
+class Gatherer:
+    """Schedules and takes measurements; owns the per-series schedule. Runs on one thread.
+
+    `clock` is time.monotonic by default; tests pass a fake one and call `run_once`.
+    `history` is anything with `append(key, ts_ms, value)`, or None.
+    `on_problem(key, message)` is called once per failure episode of a series (None: recovered).
+    """
+
+    def __init__(
+        self,
+        sources: list[Source],
+        history: Any | None = None,
+        data: data_manager.DataStore = data_manager.store,
+        queues: queue_manager.QueueHub = queue_manager.hub,
+        clock: Callable[[], float] = time.monotonic,
+        on_problem: Callable[[SeriesKey, str | None], None] | None = None,
+        follow_defaults: bool = False,
+    ) -> None:
+        self._by_pair = {pair: s for s in sources for pair in s.serves}
+        self._history, self._data, self._queues, self._clock = history, data, queues, clock
+        self._on_problem = on_problem
+        self._rates: dict[SeriesKey, int] = {}  # delay in ms per gathered series
+        self._due: dict[SeriesKey, float] = {}  # next due time per scheduled series
+        self._heap: list[tuple[float, int, SeriesKey]] = []  # lazily invalidated by _due
+        self._seq = 0
+        self._problems: dict[SeriesKey, str] = {}
+        self._lists: dict[str, list[str]] | None = None
+        if follow_defaults:  # gather the system lists now; the rest follows from what they list
+            self._lists = {}
+            for key, delay in default_rates({}).items():
+                self.handle(SetRate(key, delay))
+        self.measured = 0  # measurements taken since start
+        self.stopped = False
+
+    # -- control -------------------------------------------------------------------------
+    @property
+    def rates(self) -> dict[SeriesKey, int]:
+        return dict(self._rates)
+
+    def handle(self, message: Request | SetRate | Stop) -> None:
+        if isinstance(message, Stop):
+            self.stopped = True
+        elif isinstance(message, Request):
+            retry = self._measure(message.key)
+            if retry is not None:
+                self._schedule(message.key, self._clock() + retry)
+        elif message.delay_ms == 0:
+            self._rates.pop(message.key, None)
+            self._due.pop(message.key, None)
+        else:
+            self._rates[message.key] = message.delay_ms
+            # A new or faster rate starts now; a slower one keeps its phase (next due moves later).
+            self._schedule(message.key, self._clock())
+
+    def _schedule(self, key: SeriesKey, due: float) -> None:
+        self._due[key] = due
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, key))
+
+    # -- the loop ------------------------------------------------------------------------
+    def run_once(self, now: float | None = None) -> float | None:
+        """Measure every series due by `now`; return seconds until the next is due (None: nothing)."""
+        now = self._clock() if now is None else now
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due, _, key = heapq.heappop(heap)
+            if self._due.get(key) != due:
+                continue  # superseded entry
+            del self._due[key]
+            retry = self._measure(key)
+            delay = self._rates.get(key)
+            if retry is not None:
+                self._schedule(key, now + retry)
+            elif delay is not None:
+                step = delay / 1000.0
+                nxt = due + step
+                if nxt <= now:  # fell behind (load, suspend): skip missed ticks, never burst
+                    nxt += step * ((now - nxt) // step + 1)
+                self._schedule(key, nxt)
+        while heap and self._due.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)  # drop superseded entries so the wait is exact
+        return max(0.0, heap[0][0] - now) if heap else None
+
+    def run(self) -> None:
+        """Serve control messages and due measurements until a Stop message arrives."""
+        control = self._queues.control
+        while not self.stopped:
+            wait = self.run_once()
+            try:
+                message = control.get(timeout=wait)
+            except queue.Empty:
+                continue
+            self.handle(message)
+            while not self.stopped:  # apply whatever else is waiting before measuring again
+                try:
+                    self.handle(control.get_nowait())
+                except queue.Empty:
+                    break
+
+    # -- measuring -----------------------------------------------------------------------
+    def _measure(self, key: SeriesKey) -> float | None:
+        """Take one measurement of key and publish it; return a retry delay (s) when priming."""
+        source = self._by_pair.get((key.component, key.metric))
+        try:
+            if source is None:
+                raise Unavailable(f"no source for {key.component} {key.metric} on this machine")
+            value = source.read(key, self._clock())
+        except Priming:
+            return PRIME_DELAY_S
+        except Gone as exc:
+            self._problem(key, str(exc))
+            self._rates.pop(key, None)
+            self._due.pop(key, None)
+            return None
+        except Unavailable as exc:
+            self._problem(key, str(exc))
+            return None
+        except Exception as exc:  # a broken source costs one measurement, never the thread
+            log.exception("gatherer: reading %s failed", key)
+            self._problem(key, f"{type(exc).__name__}: {exc}")
+            return None
+        if value is None:
+            self._problem(key, f"{key.spec.label} is not exposed by this machine")
+            return None
+        self.publish(key, value)
+        return None
+
+    def publish(self, key: SeriesKey, value: Any) -> None:
+        """Send one measurement to data_manager, queue_manager and the history, in that order."""
+        measurement = {"timestamp": now_ms(), "value": value}
+        self._data.set(key, measurement)
+        self._queues.put(key, measurement)
+        if self._history is not None:
+            self._history.append(key, measurement["timestamp"], value)
+        self.measured += 1
+        if self._lists is not None and key.component == "system" and self._lists.get(key.metric) != value:
+            self._lists[key.metric] = value
+            for new_key, delay in default_rates(self._lists).items():
+                if new_key not in self._rates:
+                    self.handle(SetRate(new_key, delay))
+        if key in self._problems:
+            self._problem(key, None)
+
+    def _problem(self, key: SeriesKey, message: str | None) -> None:
+        """Log a series' failure once per episode, and its recovery."""
+        if message is None:
+            del self._problems[key]
+            log.info("gatherer: %s is measured again", key)
+        elif key not in self._problems:
+            self._problems[key] = message
+            log.warning("gatherer: %s not available: %s", key, message)
+        else:
+            return
+        if self._on_problem is not None:
+            self._on_problem(key, message)
+
+    def problems(self) -> dict[SeriesKey, str]:
+        return dict(self._problems)
+
+
+def default_rates(lists: dict[str, list[str]]) -> dict[SeriesKey, int]:
+    """The default set (what the Overview shows) at default rates, given the `system` lists.
+
+    Every discovered cpu, core, interface, disk and partition with each metric whose catalog
+    default rate is not off, plus memory and the system lists; never per-process series.
+    """
+    rates: dict[SeriesKey, int] = {}
+    for spec in catalog.METRICS.values():
+        if spec.default_rate_ms == catalog.RATE_OFF or spec.component == "process":
+            continue
+        comp = catalog.COMPONENTS[spec.component]
+        for args in lists.get(comp.list_metric, []) if comp.takes_args else [None]:
+            rates[SeriesKey(spec.component, args, spec.name)] = spec.default_rate_ms
+    return rates

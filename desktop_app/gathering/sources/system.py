@@ -1,0 +1,38 @@
+"""The `system` lists: which cpus, cores, GPUs, partitions, processes, interfaces and disks exist now."""
+from __future__ import annotations
+
+from typing import Any
+
+from desktop_app.gathering.sources.disk import VIRTUAL_DISK_PREFIXES
+from desktop_app.gathering.sources.gpu import NvmlSource
+from desktop_app.measurement import SeriesKey
+
+# Partitions a user does not think of as disks (squashfs of snaps, pseudo filesystems).
+_SKIP_FSTYPES = ("squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs")
+
+
+class SystemSource:
+    serves = frozenset(
+        ("system", m) for m in ("cpus", "cpucores", "gpus", "partitions", "processes", "networks", "disks")
+    )
+
+    def __init__(self, psutil: Any, gpus: NvmlSource) -> None:
+        self._ps = psutil
+        self._gpus = gpus
+
+    def read(self, key: SeriesKey, now: float) -> list[str]:
+        ps = self._ps
+        if key.metric == "cpus":
+            return ["0"]
+        if key.metric == "cpucores":
+            return [str(i) for i in range(ps.cpu_count() or 0)]
+        if key.metric == "gpus":
+            return self._gpus.indices()
+        if key.metric == "partitions":
+            return [p.mountpoint for p in ps.disk_partitions() if p.fstype not in _SKIP_FSTYPES]
+        if key.metric == "processes":
+            return [str(pid) for pid in ps.pids()]
+        if key.metric == "networks":
+            return sorted(ps.net_io_counters(pernic=True))
+        disks = ps.disk_io_counters(perdisk=True) or {}
+        return sorted(d for d in disks if not d.startswith(VIRTUAL_DISK_PREFIXES))

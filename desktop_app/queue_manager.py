@@ -1,0 +1,153 @@
+"""Per-series FIFO queues and the control channel to the gatherer (the seed's queue_manager API).
+
+Thread-safe. Queues are bounded and drop their oldest measurement when full, so a series that
+nobody reads cannot grow memory without bound; `drops()` counts what was dropped.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from desktop_app.measurement import Measurement, SeriesKey, series_key, validate_measurement
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAXSIZE = 10_000
+MIN_RATE_MS = 50
+
+
+@dataclass(frozen=True)
+class Request:
+    """Take one measurement of `key` now."""
+
+    key: SeriesKey
+
+
+@dataclass(frozen=True)
+class SetRate:
+    """Gather `key` every `delay_ms` milliseconds; 0 stops it."""
+
+    key: SeriesKey
+    delay_ms: int
+
+
+class _SeriesQueue:
+    __slots__ = ("items", "drops", "ready")
+
+    def __init__(self, maxsize: int, lock: threading.Lock) -> None:
+        self.items: deque[Measurement] = deque(maxlen=maxsize)
+        self.drops = 0
+        self.ready = threading.Condition(lock)
+
+
+class QueueHub:
+    """All series queues plus the gatherer's control queue; one lock guards the series queues."""
+
+    def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+        self._queues: dict[SeriesKey, _SeriesQueue] = {}
+        self._pending: set[SeriesKey] = set()  # keys with unread items: lets a drain skip empty queues
+        self.control: queue.SimpleQueue[Request | SetRate] = queue.SimpleQueue()
+
+    def _queue(self, key: SeriesKey) -> _SeriesQueue:
+        q = self._queues.get(key)
+        if q is None:
+            q = self._queues[key] = _SeriesQueue(self.maxsize, self._lock)
+        return q
+
+    def put(self, key: SeriesKey, measurement: Measurement) -> None:
+        """Append an already validated measurement, dropping the oldest if the queue is full."""
+        with self._lock:
+            q = self._queue(key)
+            if len(q.items) == self.maxsize:
+                q.drops += 1
+            q.items.append(measurement)
+            self._pending.add(key)
+            q.ready.notify()
+
+    def read(self, key: SeriesKey, blocking: bool = False, timeout: float | None = None) -> Measurement | None:
+        with self._lock:
+            q = self._queue(key)
+            if blocking and not q.items:
+                q.ready.wait_for(lambda: q.items, timeout)
+            if not q.items:
+                return None
+            item = q.items.popleft()
+            if not q.items:
+                self._pending.discard(key)
+            return item
+
+    def drain(self, keys: set[SeriesKey] | None = None) -> dict[SeriesKey, list[Measurement]]:
+        """Take every queued measurement of `keys` (all keys if None) in one locked step.
+
+        The GUI bridge calls this ~30 times a second; with nothing pending it costs one lock.
+        """
+        with self._lock:
+            ready = self._pending if keys is None else self._pending & keys
+            out = {}
+            for key in list(ready):
+                items = self._queues[key].items
+                out[key] = list(items)
+                items.clear()
+            self._pending.difference_update(out)
+            return out
+
+    def drops(self, key: SeriesKey) -> int:
+        with self._lock:
+            q = self._queues.get(key)
+            return q.drops if q else 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queues.clear()
+            self._pending.clear()
+        while not self.control.empty():
+            self.control.get_nowait()
+
+
+hub = QueueHub()
+
+
+def readMeasurementFromQueue(component, metric, args=None, blocking=False, timeout=None) -> Measurement | None:
+    """The series' next queued measurement; None if empty (or still empty after `timeout` s)."""
+    return hub.read(series_key(component, metric, args), blocking, timeout)
+
+
+def putMeasurementIntoQueue(component, metric, measurement, args=None) -> None:
+    key = series_key(component, metric, args)
+    hub.put(key, validate_measurement(measurement, key))
+
+
+def requestData(component, metric, args=None) -> None:
+    """Ask the gatherer for one fresh measurement as soon as it can; returns at once."""
+    hub.control.put(Request(series_key(component, metric, args)))
+
+
+def setGatheringRate(component, metric, delayms, args=None) -> None:
+    """Gather the series every `delayms` ms; 0 stops it, 0 < delayms < 50 clamps to 50."""
+    key = series_key(component, metric, args)
+    hub.control.put(SetRate(key, checked_delay(delayms)))
+
+
+def checked_delay(delayms: object) -> int:
+    """Validate a gathering delay in ms: a finite number >= 0, clamped up to MIN_RATE_MS."""
+    if isinstance(delayms, bool) or not isinstance(delayms, (int, float)):
+        raise TypeError(f"delayms must be a number of milliseconds (0 = off, >= {MIN_RATE_MS}), "
+                        f"not {type(delayms).__name__}")
+    if not math.isfinite(delayms) or delayms < 0:
+        raise ValueError(f"delayms must be 0 (off) or a finite delay >= {MIN_RATE_MS} ms, got {delayms!r}")
+    if 0 < delayms < MIN_RATE_MS:
+        log.warning("gathering delay %s ms is below the minimum; using %d ms", delayms, MIN_RATE_MS)
+        return MIN_RATE_MS
+    return int(delayms)
+
+
+read_measurement_from_queue = readMeasurementFromQueue
+put_measurement_into_queue = putMeasurementIntoQueue
+request_data = requestData
+set_gathering_rate = setGatheringRate

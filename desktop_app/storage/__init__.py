@@ -1,0 +1,1 @@
+"""Measurement history: the SQLite store and the CSV export."""
