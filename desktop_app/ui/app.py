@@ -1,0 +1,30 @@
+"""The GUI entry point: the QApplication, the main window, the event loop."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QApplication
+
+from desktop_app import __version__
+from desktop_app.storage.history import default_path
+from desktop_app.ui.main_window import MainWindow
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    app.setApplicationName("OpServ Desktop")
+    app.setOrganizationName("OpServ")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("opserv-desktop")
+    app.setStyle("Fusion")  # follows the system light/dark scheme on every platform
+    pg.setConfigOptions(antialias=True)
+    return app
+
+
+def run_gui(db_path: Path | None = None) -> int:
+    app = make_app()
+    window = MainWindow(db_path or default_path())
+    window.show()
+    return app.exec()

@@ -1,0 +1,99 @@
+"""The bridge: a QTimer in the GUI thread that drains the series queues into ring buffers.
+
+About 30 times a second it takes every queued measurement of the subscribed series in one
+locked step (nothing pending costs one lock), appends numbers to per-series buffers, hands
+text and lists to their subscribers, then asks each touched subscriber to redraw once.
+It never calls psutil, never touches SQLite, never blocks.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from desktop_app import queue_manager
+from desktop_app.measurement import Measurement, SeriesKey, now_ms
+from desktop_app.storage.history import HistoryReader
+from desktop_app.ui.series_buffer import SeriesBuffer
+
+TICK_MS = 33
+PREFILL_S = 3600  # a restart continues the last hour of curves from the history
+
+
+class Subscriber(Protocol):
+    def on_measurements(self, key: SeriesKey, items: list[Measurement]) -> None: ...
+    def redraw(self) -> None: ...
+
+
+class Bridge(QObject):
+    """Owns the per-series buffers and the drain timer; lives in the GUI thread."""
+
+    _prefilled = Signal(object, object, object)  # key, t, v: from the loader thread, queued
+
+    def __init__(self, history_path: Path | None = None, hub: queue_manager.QueueHub = queue_manager.hub,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._hub = hub
+        self._subscribers: dict[SeriesKey, list[Subscriber]] = defaultdict(list)
+        self._keys: set[SeriesKey] = set()
+        self.buffers: dict[SeriesKey, SeriesBuffer] = {}
+        self.received = 0  # measurements drained since start: the status bar's rate
+        self._history = HistoryReader(history_path) if history_path else None
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opserv-prefill")
+        self._prefilled.connect(self._on_prefilled)
+        self._timer = QTimer(self)
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self.drain)
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self._loader.shutdown(wait=True, cancel_futures=True)
+
+    def subscribe(self, subscriber: Subscriber, keys: Iterable[SeriesKey]) -> None:
+        for key in keys:
+            self._subscribers[key].append(subscriber)
+            self._keys.add(key)
+            if key.spec.is_numeric and key not in self.buffers:
+                self.buffers[key] = SeriesBuffer()
+                if self._history is not None:
+                    self._loader.submit(self._load_history, key)
+
+    def drain(self) -> None:
+        batch = self._hub.drain(self._keys)
+        if not batch:
+            return
+        touched: dict[int, Subscriber] = {}
+        for key, items in batch.items():
+            self.received += len(items)
+            buffer = self.buffers.get(key)
+            if buffer is not None:
+                buffer.extend([m["timestamp"] / 1000.0 for m in items], [m["value"] for m in items])
+            for sub in self._subscribers[key]:
+                sub.on_measurements(key, items)
+                touched[id(sub)] = sub
+        for sub in touched.values():
+            sub.redraw()
+
+    # -- history prefill, off the GUI thread ----------------------------------------------
+    def _load_history(self, key: SeriesKey) -> None:
+        try:
+            rows = self._history.raw(key, now_ms() - PREFILL_S * 1000)
+        except Exception:  # no history yet, or unreadable: the live curve starts empty
+            return
+        if rows:
+            t, v = zip(*rows)
+            self._prefilled.emit(key, np.asarray(t) / 1000.0, np.asarray(v, dtype=float))
+
+    def _on_prefilled(self, key: SeriesKey, t: np.ndarray, v: np.ndarray) -> None:
+        self.buffers[key].merge_older(t, v)
+        for sub in self._subscribers[key]:
+            sub.redraw()
+

@@ -1,0 +1,276 @@
+"""The main window: pages of metric widgets, menus, status bar, and the wiring between them.
+
+It owns the gatherer QThread, the bridge and the rate book, and connects each widget's
+intents to the public API: refresh -> queue_manager.requestData, rate -> setGatheringRate.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication, QGridLayout, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox,
+    QScrollArea, QStackedWidget, QWidget,
+)
+
+from desktop_app import __version__, queue_manager
+from desktop_app.catalog import RATE_SLOW
+from desktop_app.measurement import Measurement, SeriesKey
+from desktop_app.storage.history import HistoryWriter
+from desktop_app.ui.bridge import Bridge
+from desktop_app.ui.gatherer_thread import GathererThread
+from desktop_app.ui.metric_widget import WINDOWS_S, MetricWidget, WidgetSpec
+from desktop_app.ui.pages import LIST_METRICS, PAGES
+from desktop_app.ui.rate_book import RateBook
+from desktop_app.units import format_value
+
+STATUS_INTERVAL_MS = 1000
+GRID_COLUMNS = 2
+
+
+class Page(QScrollArea):
+    """A scrollable grid of metric widgets; the window adds widgets as the system lists grow."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.setObjectName(f"page:{name}")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        body = QWidget()
+        self.grid = QGridLayout(body)
+        self.grid.setSpacing(8)
+        self.setWidget(body)
+        self.widgets: dict[str, MetricWidget] = {}
+        self.empty = QLabel("Waiting for the first measurements…")
+        self.grid.addWidget(self.empty, 0, 0)
+
+    def add(self, widget: MetricWidget) -> None:
+        self.empty.hide()
+        n = len(self.widgets)
+        self.widgets[widget.spec.id] = widget
+        self.grid.addWidget(widget, n // GRID_COLUMNS, n % GRID_COLUMNS)
+
+
+class _ListWatcher:
+    """Bridge subscriber for the `system` lists: tells the window when one changes."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self._window = window
+
+    def on_measurements(self, key: SeriesKey, items: list[Measurement]) -> None:
+        self._window.update_lists(key.metric, items[-1]["value"])
+
+    def redraw(self) -> None:
+        pass
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, db_path: Path, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("OpServ Desktop")
+        self.db_path = Path(db_path)
+        self.settings = settings if settings is not None else QSettings()
+        self.history = HistoryWriter(self.db_path)
+        self.gatherer_thread = GathererThread(self.history)
+        self.gatherer_thread.problem.connect(self._on_gatherer_problem)
+        self.bridge = Bridge(self.db_path, parent=self)
+        self.rate_book = RateBook(lambda key, ms: queue_manager.setGatheringRate(
+            key.component, key.metric, ms, key.args))
+        self.lists: dict[str, list[str]] = {}
+        self.widgets_by_key: dict[SeriesKey, list[MetricWidget]] = defaultdict(list)
+        self._problems: dict[SeriesKey, str] = {}
+        self._last_received = 0
+        self._started = False
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setFixedWidth(130)
+        self.stack = QStackedWidget()
+        self.pages: dict[str, Page] = {}
+        for name in PAGES:
+            page = self.pages[name] = Page(name)
+            self.stack.addWidget(page)
+            self.sidebar.addItem(name)
+        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self._set_page_visible("GPU", False)
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(4, 4, 4, 4)
+        row.addWidget(self.sidebar)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.status = QLabel()
+        self.status.setObjectName("status")
+        self.statusBar().addPermanentWidget(self.status)
+        self._status_timer = QTimer(self, interval=STATUS_INTERVAL_MS)
+        self._status_timer.timeout.connect(self._update_status)
+
+        self._build_menus()
+        self._restore_window()
+
+    # -- menus ---------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = file_menu.addAction("&Quit", self.close)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.quit_action = quit_action
+
+        view = self.menuBar().addMenu("&View")
+        refresh = view.addAction("&Refresh visible plots", self.refresh_visible)
+        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
+        windows = view.addMenu("&Time window")
+        for label, seconds in WINDOWS_S.items():
+            windows.addAction(label, lambda s=seconds: self.set_time_window(s))
+        pages = view.addMenu("&Pages")
+        for i, name in enumerate(PAGES):
+            action = pages.addAction(name, lambda i=i: self.sidebar.setCurrentRow(i))
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+        theme = view.addMenu("T&heme")
+        group = QActionGroup(self)
+        for name in ("System", "Light", "Dark"):
+            action = theme.addAction(name, lambda n=name: self.set_theme(n))
+            action.setCheckable(True)
+            action.setChecked(name == self.settings.value("theme", "System"))
+            group.addAction(action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&About OpServ Desktop", self._on_about_triggered)
+
+    def _on_about_triggered(self) -> None:
+        QMessageBox.about(self, "About OpServ Desktop",
+                          f"<b>OpServ Desktop</b> {__version__}<br>A system monitor: live plots of "
+                          f"CPU, memory, network and disks, with history.<br>History: {self.db_path}")
+
+    # -- lifetime ------------------------------------------------------------------------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            self.start()
+
+    def start(self) -> None:
+        """Start gathering and draining; ask for the system lists, which create the widgets."""
+        self.gatherer_thread.start()
+        self.bridge.start()
+        self._status_timer.start()
+        watcher = self._list_watcher = _ListWatcher(self)
+        keys = [SeriesKey("system", None, m) for m in LIST_METRICS]
+        self.bridge.subscribe(watcher, keys)
+        self.rate_book.set("window.lists", keys, RATE_SLOW)  # re-read: new or vanished devices show up
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/page", self.sidebar.currentRow())
+        self.settings.sync()
+        self._status_timer.stop()
+        self.bridge.stop()
+        self.gatherer_thread.stop()
+        super().closeEvent(event)
+
+    def _restore_window(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1200, 800)
+        self.sidebar.setCurrentRow(int(self.settings.value("window/page", 0)))
+        self.set_theme(str(self.settings.value("theme", "System")))
+
+    # -- widgets from the system lists -------------------------------------------------------
+    def update_lists(self, metric: str, value: list[str]) -> None:
+        if self.lists.get(metric) == value:
+            return
+        self.lists[metric] = list(value)
+        for name, specs_of in PAGES.items():
+            page = self.pages[name]
+            specs = {spec.id: spec for spec in specs_of(self.lists)}
+            for spec_id, spec in specs.items():
+                if spec_id not in page.widgets:
+                    page.add(self._make_widget(spec))
+            for spec_id, widget in page.widgets.items():
+                widget.set_present(spec_id in specs)
+        self._set_page_visible("GPU", bool(self.lists.get("gpus")))
+
+    def _make_widget(self, spec: WidgetSpec) -> MetricWidget:
+        prefix = f"widgets/{spec.id}"
+        rate = int(self.settings.value(f"{prefix}/rate", spec.default_rate_ms))
+        window = int(self.settings.value(f"{prefix}/window", 300))
+        widget = MetricWidget(spec, self.bridge.buffers, rate, window)
+        widget.refresh_requested.connect(lambda w=widget: self.refresh(w))
+        widget.rate_changed.connect(lambda ms, w=widget: self._on_widget_rate_changed(w, ms))
+        widget.window_changed.connect(lambda s, p=prefix: self.settings.setValue(f"{p}/window", s))
+        keys = spec.keys + ([spec.info] if spec.info else [])
+        self.bridge.subscribe(widget, keys)
+        for key in spec.keys:
+            self.widgets_by_key[key].append(widget)
+            if key in self._problems:
+                widget.set_problem(key, self._problems[key])
+        self.rate_book.set(spec.id, spec.keys, rate)
+        if spec.info is not None:
+            queue_manager.requestData(spec.info.component, spec.info.metric, spec.info.args)
+        widget.set_dark(self._dark)
+        return widget
+
+    def _set_page_visible(self, name: str, visible: bool) -> None:
+        self.sidebar.item(list(PAGES).index(name)).setHidden(not visible)
+
+    # -- intents from widgets ----------------------------------------------------------------
+    def refresh(self, widget: MetricWidget) -> None:
+        for key in widget.spec.keys:
+            queue_manager.requestData(key.component, key.metric, key.args)
+
+    def refresh_visible(self) -> None:
+        for widget in self.stack.currentWidget().widgets.values():
+            if widget.isVisible() and widget.isEnabled():
+                self.refresh(widget)
+
+    def _on_widget_rate_changed(self, widget: MetricWidget, delay_ms: int) -> None:
+        self.rate_book.set(widget.spec.id, widget.spec.keys, delay_ms)
+        self.settings.setValue(f"widgets/{widget.spec.id}/rate", delay_ms)
+
+    def set_time_window(self, seconds: int) -> None:
+        for page in self.pages.values():
+            for widget in page.widgets.values():
+                widget.set_window(seconds)
+
+    def all_widgets(self) -> list[MetricWidget]:
+        return [w for page in self.pages.values() for w in page.widgets.values()]
+
+    # -- gatherer feedback and status ---------------------------------------------------------
+    def _on_gatherer_problem(self, key: SeriesKey, message: str) -> None:
+        if message:
+            self._problems[key] = message
+        else:
+            self._problems.pop(key, None)
+        for widget in self.widgets_by_key.get(key, []):
+            widget.set_problem(key, message)
+
+    def _update_status(self) -> None:
+        received = self.bridge.received
+        per_second = (received - self._last_received) * 1000 / STATUS_INTERVAL_MS
+        self._last_received = received
+        try:
+            size = sum(os.stat(p).st_size for p in (self.db_path, f"{self.db_path}-wal") if os.path.exists(p))
+        except OSError:
+            size = 0
+        self.status.setText(f"{self.rate_book.gathered()} series gathered · {per_second:.0f} measurements/s"
+                            f" · history {format_value(size, 'bytes')}")
+
+    # -- theme -------------------------------------------------------------------------------
+    @property
+    def _dark(self) -> bool:
+        choice = str(self.settings.value("theme", "System"))
+        if choice == "System":
+            return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+        return choice == "Dark"
+
+    def set_theme(self, name: str) -> None:
+        self.settings.setValue("theme", name)
+        scheme = {"Light": Qt.ColorScheme.Light, "Dark": Qt.ColorScheme.Dark}.get(name, Qt.ColorScheme.Unknown)
+        QApplication.styleHints().setColorScheme(scheme)
+        for widget in self.all_widgets():
+            widget.set_dark(self._dark)

@@ -1,0 +1,273 @@
+"""One metric widget: a title, the current value, a live time plot, refresh and rate controls.
+
+It takes a WidgetSpec in and sends intents out (`refresh_requested`, `rate_changed`); the main
+window wires those to the gatherer. The bridge calls `on_measurements` and `redraw`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
+)
+
+from desktop_app.measurement import Measurement, SeriesKey
+from desktop_app.ui.rate_slider import RateSlider
+from desktop_app.ui.series_buffer import SeriesBuffer
+from desktop_app.units import format_value
+
+WINDOWS_S = {"1 min": 60, "5 min": 300, "15 min": 900, "1 h": 3600}
+DEFAULT_WINDOW_S = 300
+PALETTE = ("#3b82f6", "#f97316", "#10b981", "#e11d48", "#8b5cf6", "#eab308", "#06b6d4", "#84cc16")
+_AXIS_UNITS = {"bytes": "B", "bytes/s": "B/s", "MHz": "Hz", "degC": "°C"}  # pyqtgraph adds SI prefixes
+_AXIS_SCALE = {"MHz": 1e6}
+
+
+@dataclass(frozen=True)
+class WidgetSpec:
+    """What one widget shows: an id (stable, for preferences and objectName), a title, curves."""
+
+    id: str
+    title: str
+    curves: tuple[tuple[SeriesKey, str], ...]  # (series, legend label)
+    info: SeriesKey | None = None  # a text series shown under the title
+
+    @property
+    def unit(self) -> str:
+        return self.curves[0][0].spec.unit
+
+    @property
+    def default_rate_ms(self) -> int:
+        return min(key.spec.default_rate_ms for key, _ in self.curves)
+
+    @property
+    def keys(self) -> list[SeriesKey]:
+        return [key for key, _ in self.curves]
+
+
+class MetricWidget(QFrame):
+    refresh_requested = Signal()
+    rate_changed = Signal(int)
+    window_changed = Signal(int)
+
+    def __init__(self, spec: WidgetSpec, buffers: dict[SeriesKey, SeriesBuffer], rate_ms: int,
+                 window_s: int = DEFAULT_WINDOW_S, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self._buffers = buffers
+        self._problems: dict[SeriesKey, str] = {}
+        self.setObjectName(f"widget:{spec.id}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+        self.title = QLabel(f"<b>{spec.title}</b>")
+        self.value = QLabel("–")
+        self.value.setObjectName(f"value:{spec.id}")
+        self.value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        font = self.value.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        self.value.setFont(font)
+        self.info = QLabel()
+        self.info.setObjectName(f"info:{spec.id}")
+        self.info.setVisible(spec.info is not None)
+        self.status = QLabel()
+        self.status.setObjectName(f"status:{spec.id}")
+        self.status.setStyleSheet("color: #d97706")
+        self.status.setWordWrap(True)
+        self.status.hide()
+
+        self.window_box = QComboBox()
+        self.window_box.setObjectName(f"window:{spec.id}")
+        self.window_box.setToolTip("Time shown in the plot")
+        self.window_box.addItems(list(WINDOWS_S))
+        self.set_window(window_s)
+        self.window_box.currentTextChanged.connect(self._on_window_box_changed)
+
+        self.pause_button = QToolButton(text="Pause", checkable=True)
+        self.pause_button.setObjectName(f"pause:{spec.id}")
+        self.pause_button.setToolTip("Stop scrolling with time (zooming or panning pauses too)")
+        self.pause_button.toggled.connect(self._on_pause_button_toggled)
+
+        self.refresh_button = QToolButton(text="↻")
+        self.refresh_button.setObjectName(f"refresh:{spec.id}")
+        self.refresh_button.setToolTip("Measure now (F5: every visible plot)")
+        self.refresh_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.refresh_button.clicked.connect(self.refresh_requested)
+
+        self.rate_slider = RateSlider(rate_ms)
+        self.rate_slider.slider.setObjectName(f"rate:{spec.id}")
+        self.rate_slider.rate_changed.connect(self.rate_changed)
+
+        self.cursor = QLabel()
+        self.cursor.setObjectName(f"cursor:{spec.id}")
+        self.cursor.setStyleSheet("color: gray")
+
+        self.plot = self._build_plot()
+
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addStretch(1)
+        header.addWidget(self.value)
+        controls = QHBoxLayout()
+        controls.addWidget(self.rate_slider, 1)
+        controls.addWidget(self.window_box)
+        controls.addWidget(self.pause_button)
+        controls.addWidget(self.refresh_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(3)
+        layout.addLayout(header)
+        layout.addWidget(self.info)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.cursor)
+        layout.addLayout(controls)
+
+    # -- building ----------------------------------------------------------------------
+    def _build_plot(self) -> pg.PlotWidget:
+        plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+        plot.setObjectName(f"plot:{self.spec.id}")
+        plot.setMinimumHeight(140)
+        plot.setMenuEnabled(True)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setMouseEnabled(x=True, y=False)
+        plot.hideButtons()
+        item = plot.getPlotItem()
+        unit = self.spec.unit
+        if unit in _AXIS_UNITS:
+            item.setLabel("left", units=_AXIS_UNITS[unit])
+        if unit == "%":
+            plot.setYRange(0, 100, padding=0.02)
+        if len(self.spec.curves) > 1:
+            item.addLegend(offset=(1, 1), labelTextSize="8pt", colCount=min(4, len(self.spec.curves)))
+        self.curves: dict[SeriesKey, pg.PlotDataItem] = {}
+        for i, (key, label) in enumerate(self.spec.curves):
+            width = 2 if i == 0 else 1
+            curve = plot.plot(name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=width))
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="peak")
+            self.curves[key] = curve
+        item.getViewBox().sigRangeChangedManually.connect(self._on_view_range_changed_manually)
+        plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        return plot
+
+    # -- preferences and intents ----------------------------------------------------------
+    @property
+    def window_s(self) -> int:
+        return WINDOWS_S[self.window_box.currentText()]
+
+    def set_window(self, seconds: int) -> None:
+        label = min(WINDOWS_S, key=lambda k: abs(WINDOWS_S[k] - seconds))
+        self.window_box.setCurrentText(label)
+
+    @property
+    def paused(self) -> bool:
+        return self.pause_button.isChecked()
+
+    def _on_window_box_changed(self, _text: str) -> None:
+        self.window_changed.emit(self.window_s)
+        self.redraw()
+
+    def _on_pause_button_toggled(self, paused: bool) -> None:
+        self.pause_button.setText("Live" if paused else "Pause")
+        if not paused:
+            self.redraw()
+
+    def _on_view_range_changed_manually(self, *_args) -> None:
+        self.pause_button.setChecked(True)  # the user looks at a moment: stop scrolling away from it
+
+    # -- data from the bridge ---------------------------------------------------------------
+    def on_measurements(self, key: SeriesKey, items: list[Measurement]) -> None:
+        if key == self.spec.info:
+            self.info.setText(str(items[-1]["value"]))
+        if key in self._problems:
+            self.set_problem(key, "")
+
+    def redraw(self) -> None:
+        """Show the buffers' data; skipped while hidden (a page not shown), done again on show."""
+        self._update_value()
+        if not self.isVisible():
+            return
+        for key, curve in self.curves.items():
+            buffer = self._buffers.get(key)
+            if buffer is not None and len(buffer):
+                t, v = buffer.view()
+                curve.setData(t, v * 1e6 if self.spec.unit == "MHz" else v)
+        if not self.paused:
+            now = time.time()
+            self.plot.setXRange(now - self.window_s, now, padding=0)
+            if self.spec.unit != "%":
+                self._fit_y(now - self.window_s)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.redraw()
+
+    def _fit_y(self, since: float) -> None:
+        top = 0.0
+        for key in self.curves:
+            buffer = self._buffers.get(key)
+            if buffer is not None and len(buffer):
+                t, v = buffer.view()
+                visible = v[np.searchsorted(t, since):]
+                if len(visible) and np.isfinite(visible).any():
+                    top = max(top, float(np.nanmax(visible)))
+        top *= _AXIS_SCALE.get(self.spec.unit, 1.0)
+        self.plot.setYRange(0, top * 1.1 or 1.0, padding=0)
+
+    def _update_value(self) -> None:
+        parts = []
+        for key, label in self.spec.curves[:2]:
+            buffer = self._buffers.get(key)
+            last = buffer.last() if buffer is not None else None
+            if last is not None:
+                text = format_value(last[1], self.spec.unit)
+                parts.append(f"{label} {text}" if len(self.spec.curves) > 1 else text)
+        self.value.setText("  ".join(parts) or "–")
+
+    # -- state shown to the user -------------------------------------------------------------
+    def set_problem(self, key: SeriesKey, message: str) -> None:
+        """Say a series is not available (message), or that it is again ("")."""
+        if message:
+            self._problems[key] = message
+        else:
+            self._problems.pop(key, None)
+        text = "; ".join(sorted(set(self._problems.values())))
+        self.status.setText(f"Not available: {text}" if text else "")
+        self.status.setVisible(bool(text))
+
+    def set_present(self, present: bool) -> None:
+        """Grey the widget out when its device or interface has vanished; back when it returns."""
+        self.setEnabled(present)
+        self.title.setText(f"<b>{self.spec.title}</b>" + ("" if present else " (gone)"))
+
+    def set_dark(self, dark: bool) -> None:
+        self.plot.setBackground("#1f2125" if dark else "w")
+        ink = pg.mkPen("#c8c8c8" if dark else "#404040")
+        for name in ("left", "bottom"):
+            axis = self.plot.getPlotItem().getAxis(name)
+            axis.setPen(ink)
+            axis.setTextPen(ink)
+
+    def _on_mouse_moved(self, pos) -> None:
+        view = self.plot.getPlotItem().getViewBox()
+        if not self.plot.sceneBoundingRect().contains(pos):
+            return
+        x = view.mapSceneToView(pos).x()
+        parts = []
+        for key, label in self.spec.curves[:4]:
+            buffer = self._buffers.get(key)
+            if buffer is None or not len(buffer):
+                continue
+            t, v = buffer.view()
+            i = int(np.clip(np.searchsorted(t, x), 0, len(t) - 1))
+            if i > 0 and abs(t[i - 1] - x) < abs(t[i] - x):
+                i -= 1
+            stamp = time.strftime("%H:%M:%S", time.localtime(t[i]))
+            parts.append(f"{label} {format_value(v[i], self.spec.unit)}")
+        if parts:
+            self.cursor.setText(f"{stamp}  " + "  ".join(parts))

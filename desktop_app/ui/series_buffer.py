@@ -1,0 +1,59 @@
+"""A fixed-size ring buffer of (time, value) samples that hands out contiguous numpy views.
+
+Qt-free. Appends are amortised O(1): data lives in an array twice the capacity and slides
+back to the start when it reaches the end, so `view()` never concatenates.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_CAPACITY = 20_000  # 1 h at 5 Hz, 16 min at the 50 ms minimum; older points come from history
+
+
+class SeriesBuffer:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self._t = np.empty(2 * capacity)  # epoch seconds, as DateAxisItem wants
+        self._v = np.empty(2 * capacity)  # NaN where a sample is missing: pyqtgraph draws a gap
+        self._start = 0
+        self._end = 0
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def extend(self, t: np.ndarray | list[float], v: np.ndarray | list[float]) -> None:
+        """Append samples newer than the last one (an older or equal time is a duplicate)."""
+        t = np.asarray(t, dtype=float)
+        v = np.asarray(v, dtype=float)
+        if len(self):
+            newer = t > self._t[self._end - 1]
+            t, v = t[newer], v[newer]
+        t, v = t[-self.capacity:], v[-self.capacity:]
+        n = len(t)
+        if self._end + n > len(self._t):  # slide the newest capacity - n samples to the front
+            keep = min(len(self), self.capacity - n)
+            self._t[:keep] = self._t[self._end - keep:self._end]
+            self._v[:keep] = self._v[self._end - keep:self._end]
+            self._start, self._end = 0, keep
+        self._t[self._end:self._end + n] = t
+        self._v[self._end:self._end + n] = v
+        self._end += n
+        self._start = max(self._start, self._end - self.capacity)
+
+    def merge_older(self, t: np.ndarray, v: np.ndarray) -> None:
+        """Put samples from before the first one held in front of it (a history prefill)."""
+        if len(self):
+            older = t < self._t[self._start]
+            t, v = t[older], v[older]
+        held_t, held_v = (a.copy() for a in self.view())
+        self.clear()
+        self.extend(np.concatenate([t, held_t]), np.concatenate([v, held_v]))
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._t[self._start:self._end], self._v[self._start:self._end]
+
+    def last(self) -> tuple[float, float] | None:
+        return (self._t[self._end - 1], self._v[self._end - 1]) if len(self) else None
+
+    def clear(self) -> None:
+        self._start = self._end = 0
