@@ -1,0 +1,160 @@
+"""The main window as a user drives it: refresh, rate sliders, closing, preferences."""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+
+from desktop_app import queue_manager
+from desktop_app.measurement import SeriesKey
+from desktop_app.ui.rate_slider import RATE_STEPS_MS
+from tests.ui.conftest import points, widget_of
+
+MEMORY = SeriesKey("memory", None, "usage")
+
+
+def set_rate(qtbot, widget, delay_ms: int) -> None:
+    """Move a widget's rate slider with the keyboard, as a user would, and let it settle."""
+    slider = widget.rate_slider.slider
+    slider.setFocus()
+    target = RATE_STEPS_MS.index(delay_ms)
+    while slider.value() != target:
+        qtbot.keyClick(slider, Qt.Key.Key_Right if slider.value() < target else Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: widget.rate_slider._sent == delay_ms, timeout=1000)
+
+
+def arrival_rate(qtbot, widget, count: int, timeout_ms: int = 5000) -> float:
+    """Points per second arriving in the widget's first curve, timed over `count` new points."""
+    qtbot.waitUntil(lambda: points(widget) > 0, timeout=timeout_ms)
+    start_points, start = points(widget), time.monotonic()
+    qtbot.waitUntil(lambda: points(widget) >= start_points + count, timeout=timeout_ms)
+    return (points(widget) - start_points) / (time.monotonic() - start)
+
+
+def test_window_opens_with_title_and_pages(open_window):
+    window = open_window()
+    assert window.windowTitle() == "OpServ Desktop"
+    names = [window.sidebar.item(i).text() for i in range(window.sidebar.count())
+             if not window.sidebar.item(i).isHidden()]
+    assert names[:5] == ["Overview", "CPU", "Memory", "Network", "Disks"]
+    assert "GPU" not in names  # this machine has none
+
+
+def test_refresh_button_adds_a_point_within_a_second(qtbot, open_window):
+    window = open_window()
+    widget = widget_of(window, "overview.memory")
+    set_rate(qtbot, widget, 0)
+    other = widget_of(window, "memory.usage")
+    set_rate(qtbot, other, 0)
+    qtbot.waitUntil(lambda: window.rate_book.effective(MEMORY) == 0, timeout=1000)
+    qtbot.wait(300)  # let a measurement already under way land before counting
+    before = points(widget)
+    qtbot.mouseClick(widget.refresh_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: points(widget) == before + 1, timeout=1000)
+    assert "%" in widget.value.text()
+
+
+def test_rate_slider_100ms_gives_ten_points_a_second_and_off_stops(qtbot, open_window):
+    window = open_window()
+    widget = widget_of(window, "overview.memory")
+    set_rate(qtbot, widget, 100)
+    assert widget.rate_slider.label.text() == "Rate: 100 ms"
+    rate = arrival_rate(qtbot, widget, 20)
+    assert 7 <= rate <= 13, rate
+    set_rate(qtbot, widget, 0)
+    set_rate(qtbot, widget_of(window, "memory.usage"), 0)
+    qtbot.wait(300)
+    stopped_at = points(widget)
+    qtbot.wait(1000)  # absence of points can only be seen by waiting
+    assert points(widget) == stopped_at
+
+
+def test_two_widgets_share_a_series_at_the_faster_rate(qtbot, open_window):
+    window = open_window()
+    overview, page = widget_of(window, "overview.memory"), widget_of(window, "memory.usage")
+    set_rate(qtbot, overview, 100)
+    set_rate(qtbot, page, 1000)
+    assert window.rate_book.effective(MEMORY) == 100
+    set_rate(qtbot, page, 0)  # turning one off does not stop the other
+    assert window.rate_book.effective(MEMORY) == 100
+    assert arrival_rate(qtbot, overview, 10) >= 6
+    set_rate(qtbot, overview, 0)
+    set_rate(qtbot, page, 500)
+    assert window.rate_book.effective(MEMORY) == 500
+
+
+def test_closing_stops_the_gatherer_within_two_seconds(qtbot, open_window):
+    window = open_window()
+    thread = window.gatherer_thread
+    assert thread.isRunning()
+    start = time.monotonic()
+    window.close()
+    assert not thread.isRunning()
+    assert time.monotonic() - start < 2.0
+
+
+def test_quit_shortcut_closes_the_window(qtbot, open_window):
+    window = open_window()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=1000)
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=2000)
+    assert not window.gatherer_thread.isRunning()
+
+
+def test_preferences_survive_a_restart(qtbot, open_window):
+    window = open_window()
+    widget = widget_of(window, "overview.memory")
+    set_rate(qtbot, widget, 5000)
+    widget.window_box.setCurrentText("15 min")
+    window.resize(760, 560)
+    window.sidebar.setCurrentRow(2)
+    window.close()
+
+    again = open_window()
+    restored = widget_of(again, "overview.memory")
+    assert restored.rate_slider.delay_ms == 5000
+    assert restored.rate_slider.label.text() == "Rate: 5 s"
+    assert restored.window_s == 900
+    assert (again.width(), again.height()) == (760, 560)
+    assert again.sidebar.currentRow() == 2
+    assert again.rate_book.effective(MEMORY) == 1000  # the Memory page's widget keeps its own 1 s
+
+
+def test_f5_refreshes_every_visible_widget(qtbot, open_window):
+    window = open_window()
+    widgets = [w for w in window.pages["Overview"].widgets.values()]
+    for w in widgets:
+        set_rate(qtbot, w, 0)
+    for w in window.all_widgets():
+        if w not in widgets:
+            set_rate(qtbot, w, 0)
+    qtbot.wait(300)
+    before = {w.spec.id: points(w) for w in widgets}
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=1000)
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: all(points(w) > before[w.spec.id] or w.status.isVisible()
+                                for w in widgets if w.isVisible()), timeout=2000)
+
+
+def test_unavailable_series_says_so(qtbot, open_window):
+    """No temperature sensors here: the widget says "Not available" instead of staying blank."""
+    window = open_window(wait_for="cpu.temperature")
+    window.sidebar.setCurrentRow(1)
+    widget = widget_of(window, "cpu.temperature")
+    qtbot.waitUntil(lambda: widget.status.isVisible(), timeout=15_000)
+    assert "Not available" in widget.status.text()
+
+
+def test_new_interface_appears_and_vanished_one_greys_out(qtbot, open_window):
+    window = open_window()
+    nics = list(window.lists["networks"])
+    listed = {"timestamp": int(time.time() * 1000), "value": nics + ["opserv-test0"]}
+    queue_manager.putMeasurementIntoQueue("system", "networks", listed)
+    qtbot.waitUntil(lambda: widget_of(window, "network.network.opserv-test0") is not None, timeout=1000)
+    gone = {"timestamp": int(time.time() * 1000), "value": nics}
+    queue_manager.putMeasurementIntoQueue("system", "networks", gone)
+    widget = widget_of(window, "network.network.opserv-test0")
+    qtbot.waitUntil(lambda: not widget.isEnabled(), timeout=1000)
+    assert "(gone)" in widget.title.text()
