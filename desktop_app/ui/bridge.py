@@ -66,6 +66,11 @@ class Bridge(QObject):
                 if self._history is not None:
                     self._loader.submit(self._load_history, key)
 
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        for subscribers in self._subscribers.values():
+            if subscriber in subscribers:
+                subscribers.remove(subscriber)
+
     def drain(self) -> None:
         batch = self._hub.drain(self._keys)
         if not batch:

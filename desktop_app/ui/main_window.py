@@ -54,6 +54,13 @@ class Page(QScrollArea):
         self.widgets[widget.spec.id] = widget
         self.grid.addWidget(widget, n // GRID_COLUMNS, n % GRID_COLUMNS)
 
+    def replace(self, widget: MetricWidget) -> None:
+        """Put `widget` where the widget with the same id stands, and delete that one."""
+        old = self.widgets[widget.spec.id]
+        self.grid.replaceWidget(old, widget)
+        self.widgets[widget.spec.id] = widget
+        old.deleteLater()
+
 
 class _ListWatcher:
     """Bridge subscriber for the `system` lists: tells the window when one changes."""
@@ -185,12 +192,17 @@ class MainWindow(QMainWindow):
         if self.lists.get(metric) == value:
             return
         self.lists[metric] = list(value)
+        if not all(m in self.lists for m in LIST_METRICS):
+            return  # build once every list is known, so no widget is built twice at start
         for name, specs_of in PAGES.items():
             page = self.pages[name]
             specs = {spec.id: spec for spec in specs_of(self.lists)}
             for spec_id, spec in specs.items():
                 if spec_id not in page.widgets:
                     page.add(self._make_widget(spec))
+                elif page.widgets[spec_id].spec != spec:  # its curves changed (a core came online)
+                    self._forget_widget(page.widgets[spec_id])
+                    page.replace(self._make_widget(spec))
             for spec_id, widget in page.widgets.items():
                 widget.set_present(spec_id in specs)
         self._set_page_visible("GPU", bool(self.lists.get("gpus")))
@@ -214,6 +226,12 @@ class MainWindow(QMainWindow):
             queue_manager.requestData(spec.info.component, spec.info.metric, spec.info.args)
         widget.set_dark(self._dark)
         return widget
+
+    def _forget_widget(self, widget: MetricWidget) -> None:
+        self.rate_book.release(widget.spec.id)
+        self.bridge.unsubscribe(widget)
+        for key in widget.spec.keys:
+            self.widgets_by_key[key].remove(widget)
 
     def _set_page_visible(self, name: str, visible: bool) -> None:
         self.sidebar.item(list(PAGES).index(name)).setHidden(not visible)

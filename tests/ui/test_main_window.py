@@ -158,3 +158,17 @@ def test_new_interface_appears_and_vanished_one_greys_out(qtbot, open_window):
     widget = widget_of(window, "network.network.opserv-test0")
     qtbot.waitUntil(lambda: not widget.isEnabled(), timeout=1000)
     assert "(gone)" in widget.title.text()
+
+
+def test_cpu_widget_gets_a_curve_per_core_and_follows_a_new_core(qtbot, open_window):
+    window = open_window()
+    widget = widget_of(window, "overview.cpu")
+    cores = window.lists["cpucores"]
+    assert [label for _, label in widget.spec.curves] == ["total"] + [f"core {c}" for c in cores]
+    more = {"timestamp": int(time.time() * 1000), "value": cores + [str(len(cores))]}
+    queue_manager.putMeasurementIntoQueue("system", "cpucores", more)
+    qtbot.waitUntil(lambda: len(widget_of(window, "overview.cpu").curves) == len(cores) + 2, timeout=1000)
+    new_widget = widget_of(window, "overview.cpu")
+    assert new_widget is not widget
+    qtbot.waitUntil(new_widget.isVisible, timeout=1000)
+    assert window.rate_book.effective(SeriesKey("cpucore", str(len(cores)), "usage")) == 1000
