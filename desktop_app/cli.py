@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -44,7 +45,11 @@ def run_headless(db: Path | None, duration: float | None) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    handle = gathering.start(db_path=db)
+    try:
+        handle = gathering.start(db_path=db)
+    except (OSError, sqlite3.Error, RuntimeError) as exc:  # a folder, a foreign file, a newer schema
+        log.error("cannot open the history %s: %s", db or "in the data folder", exc)
+        return 1
     log.info("gathering headless into %s", handle.history.path)
     done.wait(duration)
     handle.stop()

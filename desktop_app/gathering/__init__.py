@@ -26,8 +26,10 @@ class GathererHandle:
         return self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
-        queue_manager.hub.control.put(Stop())
-        self._thread.join(timeout)
+        """Safe to call twice: a Stop sent to a finished loop would stop the next one instead."""
+        if self._thread.is_alive():
+            queue_manager.hub.control.put(Stop())
+            self._thread.join(timeout)
         if self.history is not None:
             self.history.close()
 

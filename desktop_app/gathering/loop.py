@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import queue
 import time
 from typing import Any, Callable
@@ -75,9 +76,13 @@ class Gatherer:
             self._rates.pop(message.key, None)
             self._due.pop(message.key, None)
         else:
+            old, due = self._rates.get(message.key), self._due.get(message.key)
             self._rates[message.key] = message.delay_ms
-            # A new or faster rate starts now; a slower one keeps its phase (next due moves later).
-            self._schedule(message.key, self._clock())
+            if old is not None and due is not None and message.delay_ms >= old:
+                # The same or a slower rate keeps its phase: the next one comes `delay` after the last.
+                self._schedule(message.key, due + (message.delay_ms - old) / 1000.0)
+            else:  # a new or faster rate starts now
+                self._schedule(message.key, self._clock())
 
     def _schedule(self, key: SeriesKey, due: float) -> None:
         self._due[key] = due
@@ -99,11 +104,11 @@ class Gatherer:
             if retry is not None:
                 self._schedule(key, now + retry)
             elif delay is not None:
+                # next = due + k * step (no drift), with k skipping every tick missed under load or
+                # suspend (never a burst). The epsilon counts a tick that float rounding puts a hair
+                # after `now` as passed, so it does not fire again at once.
                 step = delay / 1000.0
-                nxt = due + step
-                if nxt <= now:  # fell behind (load, suspend): skip missed ticks, never burst
-                    nxt += step * ((now - nxt) // step + 1)
-                self._schedule(key, nxt)
+                self._schedule(key, due + step * (math.floor((now - due) / step + 1e-6) + 1))
         while heap and self._due.get(heap[0][2]) != heap[0][0]:
             heapq.heappop(heap)  # drop superseded entries so the wait is exact
         return max(0.0, heap[0][0] - now) if heap else None
@@ -112,17 +117,20 @@ class Gatherer:
         """Serve control messages and due measurements until a Stop message arrives."""
         control = self._queues.control
         while not self.stopped:
-            wait = self.run_once()
             try:
-                message = control.get(timeout=wait)
-            except queue.Empty:
-                continue
-            self.handle(message)
-            while not self.stopped:  # apply whatever else is waiting before measuring again
+                wait = self.run_once()
                 try:
-                    self.handle(control.get_nowait())
+                    message = control.get(timeout=wait)
                 except queue.Empty:
-                    break
+                    continue
+                self.handle(message)
+                while not self.stopped:  # apply whatever else is waiting before measuring again
+                    try:
+                        self.handle(control.get_nowait())
+                    except queue.Empty:
+                        break
+            except Exception:  # a bug outside a source read costs that round, never the thread
+                log.exception("gatherer: a round failed; going on")
 
     # -- measuring -----------------------------------------------------------------------
     def _measure(self, key: SeriesKey) -> float | None:
@@ -143,8 +151,7 @@ class Gatherer:
             self._problem(key, str(exc))
             return None
         except Exception as exc:  # a broken source costs one measurement, never the thread
-            log.exception("gatherer: reading %s failed", key)
-            self._problem(key, f"{type(exc).__name__}: {exc}")
+            self._problem(key, f"{type(exc).__name__}: {exc}", exc)
             return None
         if value is None:
             self._problem(key, f"{key.spec.label} is not exposed by this machine")
@@ -156,7 +163,7 @@ class Gatherer:
         """Send one measurement to data_manager, queue_manager and the history, in that order."""
         measurement = {"timestamp": now_ms(), "value": value}
         self._data.set(key, measurement)
-        self._queues.put(key, measurement)
+        self._queues.put(key, dict(measurement))  # a consumer editing its item cannot alter the last value
         if self._history is not None:
             self._history.append(key, measurement["timestamp"], value)
         self.measured += 1
@@ -168,14 +175,17 @@ class Gatherer:
         if key in self._problems:
             self._problem(key, None)
 
-    def _problem(self, key: SeriesKey, message: str | None) -> None:
-        """Log a series' failure once per episode, and its recovery."""
+    def _problem(self, key: SeriesKey, message: str | None, exc: Exception | None = None) -> None:
+        """Log a series' failure once per episode (with the traceback of an unexpected error), and its recovery."""
         if message is None:
             del self._problems[key]
             log.info("gatherer: %s is measured again", key)
         elif key not in self._problems:
             self._problems[key] = message
-            log.warning("gatherer: %s not available: %s", key, message)
+            if exc is None:
+                log.warning("gatherer: %s not available: %s", key, message)
+            else:
+                log.error("gatherer: reading %s failed: %s", key, message, exc_info=exc)
         else:
             return
         if self._on_problem is not None:

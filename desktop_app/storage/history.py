@@ -63,8 +63,8 @@ def default_path() -> Path:
 def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
     """Open the history, creating it (owner-only, 0600) and migrating its schema as needed."""
     path = Path(path)
-    if readonly:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    if readonly:  # as_uri() escapes '#', '?' and '%', which would otherwise end or alter the URI's path
+        return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=5)
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))  # SQLite gives its -wal/-shm the same mode
     conn = sqlite3.connect(path, timeout=5, check_same_thread=False)
@@ -161,6 +161,9 @@ class HistoryWriter:
                     [(self._series_id(k), ts, encode(k, v)) for k, ts, v in rows],
                 )
         except sqlite3.Error as exc:
+            # The rollback also undid series rows made in this transaction: forget the cached ids (they
+            # refill on the next commit), or the retry would file samples under an id a later series gets.
+            self._ids.clear()
             if self.error is None:
                 log.warning("history: cannot write %s, will retry: %s", self.path, exc)
             self.error = str(exc)

@@ -32,8 +32,10 @@ class GathererThread(QThread):
 
     def stop(self, timeout_ms: int = 2000) -> bool:
         """Ask the loop to leave, wait for it, then flush the history. True if it ended in time."""
-        queue_manager.hub.control.put(Stop())
-        ended = self.wait(timeout_ms)
+        ended = True
+        if self.isRunning():  # a Stop sent to a finished loop would stop the next one instead
+            queue_manager.hub.control.put(Stop())
+            ended = self.wait(timeout_ms)
         if self.history is not None:
             self.history.close()
         return ended

@@ -60,7 +60,8 @@ def cpu(lists: Lists) -> list[WidgetSpec]:
     return [
         *(WidgetSpec(f"cpu.core.{c}", f"Core {c}", ((K("cpucore", c, "usage"), "usage"),)) for c in cores),
         WidgetSpec("cpu.frequency", "Frequency",
-                   ((K("cpu", "0", "frequency"), "cpu"), *((K("cpucore", c, "frequency"), f"core {c}") for c in cores))),
+                   ((K("cpu", "0", "frequency"), "cpu"),
+                    *((K("cpucore", c, "frequency"), f"core {c}") for c in cores))),
         WidgetSpec("cpu.temperature", "Temperature",
                    ((K("cpu", "0", "temperature"), "package"),
                     *((K("cpucore", c, "temperature"), f"core {c}") for c in cores))),
@@ -92,7 +93,8 @@ def gpu(lists: Lists) -> list[WidgetSpec]:
     specs = []
     for g in lists.get("gpus", []):
         specs += [
-            WidgetSpec(f"gpu.usage.{g}", f"GPU {g} usage", ((K("gpu", g, "usage"), "usage"),), info=K("gpu", g, "info")),
+            WidgetSpec(f"gpu.usage.{g}", f"GPU {g} usage", ((K("gpu", g, "usage"), "usage"),),
+                       info=K("gpu", g, "info")),
             WidgetSpec(f"gpu.vram.{g}", f"GPU {g} memory", ((K("gpu", g, "vramusage"), "used"),)),
             WidgetSpec(f"gpu.temperature.{g}", f"GPU {g} temperature", ((K("gpu", g, "temperature"), "temperature"),)),
             WidgetSpec(f"gpu.clocks.{g}", f"GPU {g} clocks",

@@ -14,10 +14,13 @@ _TEMP_CHIPS = ("coretemp", "k10temp", "zenpower", "cpu_thermal", "acpitz")
 
 
 def busy_and_total(times: Any) -> tuple[float, float]:
-    """Busy and total CPU seconds from a psutil cpu_times tuple (idle and iowait are not busy)."""
-    total = sum(times)
-    idle = times.idle + getattr(times, "iowait", 0.0)
-    return total - idle, total
+    """Busy and total CPU seconds from a psutil cpu_times tuple (idle and iowait are not busy).
+
+    Busy is summed from the busy fields, not taken as total - idle: that subtraction's rounding
+    lets an idle core's busy time step back by ~1e-13 s, which would read as a counter reset.
+    """
+    busy = sum(v for name, v in zip(times._fields, times) if name not in ("idle", "iowait"))
+    return busy, sum(times)
 
 
 class CpuSource:
