@@ -1,4 +1,4 @@
-"""Command line: the window (default), headless gathering, and the version."""
+"""Command line: the window (default), headless gathering, CSV export, and the version."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +6,11 @@ import logging
 import signal
 import sqlite3
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from desktop_app import __version__
+from desktop_app.measurement import SeriesKey, now_ms
 
 log = logging.getLogger("desktop_app")
 
@@ -21,7 +23,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, metavar="SECONDS",
                         help="with --headless: stop after this many seconds (default: until Ctrl+C)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="{export}")
+    export = commands.add_parser("export", help="write history to a CSV file, no window",
+                                 description="Write measurements from the history to a CSV file.")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE.csv", help="the CSV file to write")
+    export.add_argument("--db", type=Path, metavar="PATH", default=argparse.SUPPRESS,
+                        help="history file (default: in your data folder)")
+    when = export.add_mutually_exclusive_group()
+    when.add_argument("--since", type=duration_ms, metavar="AGE", help="only the last AGE: 90s, 30m, 1h, 7d")
+    when.add_argument("--from", dest="start", type=iso_ms, metavar="ISO", help="from this time, e.g. 2026-12-04T10:00")
+    export.add_argument("--to", dest="end", type=iso_ms, metavar="ISO", help="up to this time (with --from)")
+    export.add_argument("--series", nargs="+", type=series_arg, default=[], metavar="C/ARGS/M",
+                        help="series to export, e.g. cpu/0/usage memory//used (default: all)")
+    export.add_argument("--format", choices=("long", "wide"), default="long",
+                        help="long: a row per measurement (default); wide: a row per time bucket")
+    export.add_argument("--bucket", type=duration_ms, default=60_000, metavar="SIZE",
+                        help="with --format wide: the bucket size (default 1m)")
     return parser
+
+
+_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def duration_ms(text: str) -> int:
+    """Parse "90s", "30m", "1h", "7d" into milliseconds."""
+    number, unit = text[:-1], text[-1:]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS_MS or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 30m, 1h or 7d")
+    return int(value * _UNITS_MS[unit])
+
+
+def iso_ms(text: str) -> int:
+    """Parse an ISO 8601 time (local time when it has no offset) into ms since the epoch."""
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time like 2026-12-04T10:00") from None
+
+
+def series_arg(text: str) -> SeriesKey:
+    try:
+        return SeriesKey.parse(text)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--duration takes a positive number of seconds and goes with --headless")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "export":
+        if args.end is not None and args.start is None:
+            parser.error("--to goes with --from")
+        return run_export(args)
     if args.headless:
         return run_headless(args.db, args.duration)
     from desktop_app.ui.app import run_gui  # Qt is imported only for the window
@@ -54,4 +106,25 @@ def run_headless(db: Path | None, duration: float | None) -> int:
     done.wait(duration)
     handle.stop()
     log.info("stopped after %d measurements", handle.gatherer.measured)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export history to CSV; 0 on success, 1 with one clear line when it cannot."""
+    from desktop_app.storage.export import ExportError, ExportRequest, export_csv
+    from desktop_app.storage.history import default_path
+
+    db = args.db or default_path()
+    if not db.is_file():
+        log.error("no history at %s (give --db PATH)", db)
+        return 1
+    start = now_ms() - args.since if args.since else (args.start or 0)
+    end = args.end or 2**62
+    request = ExportRequest(db, args.out, tuple(args.series), start, end, args.format, args.bucket)
+    try:
+        rows = export_csv(request)
+    except (ExportError, sqlite3.Error) as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("exported %d rows to %s", rows, args.out)
     return 0

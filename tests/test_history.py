@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from desktop_app.measurement import SeriesKey
+from desktop_app.measurement import SeriesKey, now_ms
 from desktop_app.storage import history
 from desktop_app.storage.history import HistoryReader, HistoryWriter, write_rows
 
@@ -54,11 +54,12 @@ def test_missing_folders_are_created(tmp_path):
 
 
 def test_reopening_keeps_the_data_and_adds_to_it(db_path):
-    write_rows(db_path, [(CPU, 1, 1.0), (MEM, 1, 10.0)])
-    write_rows(db_path, [(CPU, 2, 2.0)])
+    t = now_ms()  # recent rows: older than the raw retention would be rolled up and dropped
+    write_rows(db_path, [(CPU, t + 1, 1.0), (MEM, t + 1, 10.0)])
+    write_rows(db_path, [(CPU, t + 2, 2.0)])
     reader = HistoryReader(db_path)
-    assert reader.raw(CPU) == [(1, 1.0), (2, 2.0)]
-    assert reader.raw(MEM) == [(1, 10.0)]
+    assert reader.raw(CPU) == [(t + 1, 1.0), (t + 2, 2.0)]
+    assert reader.raw(MEM) == [(t + 1, 10.0)]
     assert sorted(reader.series()) == sorted([CPU, MEM])
 
 

@@ -25,8 +25,14 @@ from desktop_app.measurement import SeriesKey
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 COMMIT_INTERVAL_S = 1.0
+MAINTENANCE_INTERVAL_S = 60.0
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+ROLLUP_LAG_MS = 5_000
+RAW_DAYS = 7  # raw measurements kept this long ...
+ROLLUP_DAYS = 365  # ... and their 1-minute min/avg/max this long
 
 # Migrations from user_version N to N+1; index 0 creates the schema in an empty file.
 _MIGRATIONS = [
@@ -44,6 +50,15 @@ _MIGRATIONS = [
         value                        -- REAL for numbers; TEXT for text, JSON for lists
     );
     CREATE INDEX samples_by_series_time ON samples (series_id, ts);
+    """,
+    """
+    CREATE TABLE rollup_1m (         -- numeric series only: one row per series and minute
+        series_id INTEGER NOT NULL REFERENCES series(id),
+        ts INTEGER NOT NULL,         -- start of the minute, ms since the Unix epoch
+        min REAL, avg REAL, max REAL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (series_id, ts)
+    ) WITHOUT ROWID;
     """,
 ]
 
@@ -93,10 +108,13 @@ class HistoryWriter:
 
     Rows wait in memory until the next commit (at most COMMIT_INTERVAL_S later). If a commit
     fails (disk full, locked), they stay queued and the writer retries; `error` says why.
+    Once a minute it also rolls raw rows up into 1-minute min/avg/max and applies retention:
+    raw rows are kept `raw_days`, the roll-ups `rollup_days`, so the file stops growing.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, raw_days: float = RAW_DAYS, rollup_days: float = ROLLUP_DAYS) -> None:
         self.path = Path(path)
+        self.raw_days, self.rollup_days = raw_days, rollup_days  # read at each maintenance: settable live
         self._conn = connect(self.path)
         self._ids: dict[SeriesKey, int] = dict(self._load_ids())
         self._rows: queue.SimpleQueue[tuple[SeriesKey, int, Any] | None] = queue.SimpleQueue()
@@ -120,38 +138,70 @@ class HistoryWriter:
 
     def _run(self) -> None:
         pending: list[tuple[SeriesKey, int, Any]] = []
-        deadline = None
-        running = True
-        while running or pending:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                item = self._rows.get(timeout=timeout) if running else None
-            except queue.Empty:
-                item = ()
-            if item is None:
-                running = False
-            elif item:
-                pending.append(item)
-                while True:  # take what else is waiting without blocking
-                    try:
-                        more = self._rows.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        running = False
-                        break
-                    pending.append(more)
-                if deadline is None:
-                    deadline = time.monotonic() + COMMIT_INTERVAL_S
-            if pending and (not running or time.monotonic() >= deadline):
+        commit_at: float | None = None
+        maintain_at = time.monotonic()  # roll up and apply retention at start, then every minute
+        stopping = False
+        while not stopping or pending:
+            if not stopping:
+                wake = maintain_at if commit_at is None else min(commit_at, maintain_at)
+                stopping = self._take(pending, max(0.0, wake - time.monotonic()))
+                if pending and commit_at is None:
+                    commit_at = time.monotonic() + COMMIT_INTERVAL_S
+            now = time.monotonic()
+            if pending and (stopping or now >= commit_at):
                 if self._commit(pending):
-                    pending, deadline = [], None
-                elif not running:
+                    pending, commit_at = [], None
+                elif stopping:
                     log.error("history: %d measurements could not be written: %s", len(pending), self.error)
                     break
                 else:
-                    deadline = time.monotonic() + COMMIT_INTERVAL_S  # retry later, keep the rows
+                    commit_at = now + COMMIT_INTERVAL_S  # keep the rows, try again
+            if now >= maintain_at and not stopping:
+                self.maintain()
+                maintain_at = now + MAINTENANCE_INTERVAL_S
         self._conn.close()
+
+    def _take(self, pending: list, timeout: float) -> bool:
+        """Wait up to `timeout` s for rows and take all that wait; True once the stop mark came."""
+        try:
+            item = self._rows.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        while item is not None:
+            pending.append(item)
+            try:
+                item = self._rows.get_nowait()
+            except queue.Empty:
+                return False
+        return True
+
+    def maintain(self, now_ms: int | None = None) -> None:
+        """Roll completed minutes up into rollup_1m, then drop raw and rolled-up rows past retention.
+
+        Runs on the writer thread (or a test's), per series so every statement uses the index.
+        """
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        # Minutes that ended ROLLUP_LAG_MS ago are complete: rows commit at most ~1 s late.
+        until = (now_ms - ROLLUP_LAG_MS) // MINUTE_MS * MINUTE_MS
+        raw_cutoff = now_ms - self.raw_days * DAY_MS
+        rollup_cutoff = now_ms - self.rollup_days * DAY_MS
+        try:
+            with self._conn:
+                for (sid,) in self._conn.execute("SELECT id FROM series").fetchall():
+                    (done,) = self._conn.execute("SELECT max(ts) FROM rollup_1m WHERE series_id = ?", (sid,)).fetchone()
+                    since = done + MINUTE_MS if done is not None else 0
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO rollup_1m (series_id, ts, min, avg, max, count) "
+                        "SELECT series_id, ts / 60000 * 60000, min(value), avg(value), max(value), count(*) "
+                        "FROM samples WHERE series_id = ? AND ts >= ? AND ts < ? "
+                        "AND typeof(value) IN ('integer', 'real') GROUP BY ts / 60000",
+                        (sid, since, until),
+                    )
+                    self._conn.execute("DELETE FROM samples WHERE series_id = ? AND ts < ?",
+                                       (sid, min(raw_cutoff, until)))
+                    self._conn.execute("DELETE FROM rollup_1m WHERE series_id = ? AND ts < ?", (sid, rollup_cutoff))
+        except sqlite3.Error as exc:
+            log.warning("history: roll-up and retention failed, will retry: %s", exc)
 
     def _commit(self, rows: list[tuple[SeriesKey, int, Any]]) -> bool:
         try:
@@ -213,20 +263,92 @@ class HistoryReader:
             )
             return [(ts, decode(key, v)) for ts, v in rows]
 
+    def iter_raw(self, key: SeriesKey, start_ms: int = 0, end_ms: int = 2**62) -> Iterator[tuple[int, Any]]:
+        """Like `raw`, streamed: for exports too large to hold in memory."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT s.ts, s.value FROM samples s JOIN series k ON k.id = s.series_id "
+                "WHERE k.component = ? AND k.args = ? AND k.metric = ? AND s.ts >= ? AND s.ts < ? ORDER BY s.ts",
+                (key.component, key.args or "", key.metric, start_ms, end_ms),
+            )
+            for ts, value in rows:
+                yield ts, decode(key, value)
+
+    def count(self, keys: Iterable[SeriesKey], start_ms: int = 0, end_ms: int = 2**62) -> int:
+        """How many raw measurements `keys` have in [start_ms, end_ms)."""
+        total = 0
+        with self._conn() as conn:
+            for key in keys:
+                total += conn.execute(
+                    "SELECT count(*) FROM samples s JOIN series k ON k.id = s.series_id "
+                    "WHERE k.component = ? AND k.args = ? AND k.metric = ? AND s.ts >= ? AND s.ts < ?",
+                    (key.component, key.args or "", key.metric, start_ms, end_ms),
+                ).fetchone()[0]
+        return total
+
+    def first_ts(self, keys: Iterable[SeriesKey]) -> int | None:
+        """The oldest time any of `keys` has in the history, raw or rolled up."""
+        found = []
+        with self._conn() as conn:
+            for key in keys:
+                sid = self._series_id(conn, key)
+                if sid is not None:
+                    found += [t for (t,) in conn.execute(
+                        "SELECT min(ts) FROM samples WHERE series_id = ? UNION ALL "
+                        "SELECT min(ts) FROM rollup_1m WHERE series_id = ?", (sid, sid)) if t is not None]
+        return min(found, default=None)
+
+    def bucket_averages(self, key: SeriesKey, start_ms: int, end_ms: int, bucket_ms: int) -> list[tuple[int, float]]:
+        """The average of each `bucket_ms`-long bucket aligned to the epoch, from raw rows."""
+        with self._conn() as conn:
+            return conn.execute(
+                "SELECT s.ts / ? * ? AS b, avg(s.value) FROM samples s JOIN series k ON k.id = s.series_id "
+                "WHERE k.component = ? AND k.args = ? AND k.metric = ? AND s.ts >= ? AND s.ts < ? "
+                "GROUP BY b ORDER BY b",
+                (bucket_ms, bucket_ms, key.component, key.args or "", key.metric, start_ms, end_ms),
+            ).fetchall()
+
     def condensed(self, key: SeriesKey, start_ms: int, end_ms: int, buckets: int) -> list[Bucket]:
-        """min/avg/max of a numeric series in `buckets` equal slices of [start_ms, end_ms); empty ones left out."""
+        """min/avg/max of a numeric series in `buckets` equal slices of [start_ms, end_ms); empty ones left out.
+
+        Buckets of a minute or more read the 1-minute roll-ups (fast over any range, and the only
+        data left past raw retention), plus the raw rows of minutes not rolled up yet.
+        """
         if end_ms <= start_ms or buckets < 1:
             raise ValueError(f"need start_ms < end_ms and buckets >= 1, got {start_ms}, {end_ms}, {buckets}")
         width = max(1, -(-(end_ms - start_ms) // buckets))
         with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT (s.ts - ?) / ? AS b, min(s.value), avg(s.value), max(s.value), count(*) "
-                "FROM samples s JOIN series k ON k.id = s.series_id "
-                "WHERE k.component = ? AND k.args = ? AND k.metric = ? AND s.ts >= ? AND s.ts < ? "
-                "GROUP BY b ORDER BY b",
-                (start_ms, width, key.component, key.args or "", key.metric, start_ms, end_ms),
-            )
-            return [Bucket(start_ms + b * width, lo, avg, hi, n) for b, lo, avg, hi, n in rows]
+            sid = self._series_id(conn, key)
+            if sid is None:
+                return []
+            boundary = start_ms
+            parts = []
+            if width >= MINUTE_MS:
+                (last,) = conn.execute("SELECT max(ts) FROM rollup_1m WHERE series_id = ?", (sid,)).fetchone()
+                if last is not None:
+                    boundary = min(end_ms, max(start_ms, last + MINUTE_MS))
+                    parts += conn.execute(
+                        "SELECT (ts - ?) / ? AS b, min(min), sum(avg * count) / sum(count), max(max), sum(count) "
+                        "FROM rollup_1m WHERE series_id = ? AND ts >= ? AND ts < ? GROUP BY b",
+                        (start_ms, width, sid, start_ms, boundary)).fetchall()
+            parts += conn.execute(
+                "SELECT (ts - ?) / ? AS b, min(value), avg(value), max(value), count(*) "
+                "FROM samples WHERE series_id = ? AND ts >= ? AND ts < ? GROUP BY b",
+                (start_ms, width, sid, boundary, end_ms)).fetchall()
+        merged: dict[int, list] = {}
+        for b, lo, avg, hi, n in parts:
+            if b in merged:  # the bucket that straddles the roll-up boundary
+                m = merged[b]
+                m[:] = [min(m[0], lo), (m[1] * m[3] + avg * n) / (m[3] + n), max(m[2], hi), m[3] + n]
+            else:
+                merged[b] = [lo, avg, hi, n]
+        return [Bucket(start_ms + b * width, *merged[b]) for b in sorted(merged)]
+
+    @staticmethod
+    def _series_id(conn: sqlite3.Connection, key: SeriesKey) -> int | None:
+        row = conn.execute("SELECT id FROM series WHERE component = ? AND args = ? AND metric = ?",
+                           (key.component, key.args or "", key.metric)).fetchone()
+        return row[0] if row else None
 
     def size_bytes(self) -> int:
         """The history's size on disk, its WAL included."""

@@ -1,0 +1,116 @@
+"""CSV export of the history: a long layout (a row per measurement) and a wide one (a row per bucket).
+
+The file appears atomically: rows go to a hidden temporary file beside the target, which is
+renamed over it only when complete, so a failed or cancelled export leaves nothing behind.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from desktop_app.measurement import SeriesKey
+from desktop_app.storage.history import HistoryReader
+
+LONG_HEADER = ["timestamp", "timestamp_ms", "component", "args", "metric", "value", "unit"]
+PROGRESS_EVERY = 20_000  # rows between progress reports
+
+
+class ExportCancelled(Exception):
+    """The user cancelled; the partial file was removed."""
+
+
+class ExportError(Exception):
+    """The export could not be written; the message names the path and the reason."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    db: Path
+    out: Path
+    series: tuple[SeriesKey, ...]  # empty: every series in the history
+    start_ms: int = 0
+    end_ms: int = 2**62
+    layout: str = "long"  # or "wide"
+    bucket_ms: int = 60_000  # wide layout only
+
+
+def iso(ts_ms: int) -> str:
+    """ISO 8601 in local time with its UTC offset, to the millisecond."""
+    return datetime.fromtimestamp(ts_ms / 1000).astimezone().isoformat(timespec="milliseconds")
+
+
+def export_csv(request: ExportRequest, progress: Callable[[int, int], bool] | None = None) -> int:
+    """Write the CSV and return the number of data rows.
+
+    `progress(done, total)` is called every few thousand rows; returning False cancels
+    (ExportCancelled). An unwritable target raises ExportError; neither leaves a file.
+    """
+    reader = HistoryReader(request.db)
+    keys = list(request.series) or reader.series()
+    total = reader.count(keys, request.start_ms, request.end_ms)
+    out = Path(request.out)
+    if out.is_dir():
+        raise ExportError(f"cannot write {out}: it is a folder; choose a file name")
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            if request.layout == "wide":
+                header, rows = wide_header(keys), _wide_rows(reader, keys, request)
+            else:
+                header, rows = LONG_HEADER, _long_rows(reader, keys, request)
+            writer.writerow(header)
+            done = 0
+            for row in rows:
+                writer.writerow(row)
+                done += 1
+                if progress is not None and done % PROGRESS_EVERY == 0 and progress(done, total) is False:
+                    raise ExportCancelled(f"export to {out} cancelled after {done} rows")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except ExportCancelled:
+        tmp.unlink(missing_ok=True)
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if progress is not None:
+        progress(done, total)
+    return done
+
+
+def _long_rows(reader: HistoryReader, keys: Iterable[SeriesKey], request: ExportRequest) -> Iterator[list]:
+    for key in keys:
+        unit = key.spec.unit
+        for ts, value in reader.iter_raw(key, request.start_ms, request.end_ms):
+            yield [iso(ts), ts, key.component, key.args or "", key.metric,
+                   json.dumps(value) if isinstance(value, list) else value, unit]
+
+
+def wide_header(keys: Iterable[SeriesKey]) -> list[str]:
+    """timestamp, timestamp_ms, then a "component/args/metric (unit)" column per numeric series."""
+    return ["timestamp", "timestamp_ms", *(f"{k} ({k.spec.unit})" for k in keys if k.spec.is_numeric)]
+
+
+def _wide_rows(reader: HistoryReader, keys: list[SeriesKey], request: ExportRequest) -> Iterator[list]:
+    """One row per bucket with each numeric series' average in its own column (empty: no data)."""
+    numeric = [k for k in keys if k.spec.is_numeric]
+    table: dict[int, list] = {}
+    for i, key in enumerate(numeric):
+        for bucket, avg in reader.bucket_averages(key, request.start_ms, request.end_ms, request.bucket_ms):
+            table.setdefault(bucket, [""] * len(numeric))[i] = avg
+    for bucket in sorted(table):
+        yield [iso(bucket), bucket, *table[bucket]]
+
