@@ -11,9 +11,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_app import queue_manager
@@ -34,6 +35,7 @@ class Bridge(QObject):
     """Owns the per-series buffers and the drain timer; lives in the GUI thread."""
 
     _prefilled = Signal(object, object, object)  # key, t, v: from the loader thread, queued
+    _condensed = Signal(object, object, object)  # widget, key, buckets: from the loader thread, queued
 
     def __init__(self, history_path: Path | None = None, hub: queue_manager.QueueHub = queue_manager.hub,
                  parent: QObject | None = None) -> None:
@@ -44,8 +46,10 @@ class Bridge(QObject):
         self.buffers: dict[SeriesKey, SeriesBuffer] = {}
         self.received = 0  # measurements drained since start: the status bar's rate
         self._history = HistoryReader(history_path) if history_path else None
-        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opserv-prefill")
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opserv-history-reader")
+        self._stopped = False
         self._prefilled.connect(self._on_prefilled)
+        self._condensed.connect(self._on_condensed)
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self.drain)
@@ -55,6 +59,7 @@ class Bridge(QObject):
 
     def stop(self) -> None:
         self._timer.stop()
+        self._stopped = True
         self._loader.shutdown(wait=True, cancel_futures=True)
 
     def subscribe(self, subscriber: Subscriber, keys: Iterable[SeriesKey]) -> None:
@@ -63,7 +68,7 @@ class Bridge(QObject):
             self._keys.add(key)
             if key.spec.is_numeric and key not in self.buffers:
                 self.buffers[key] = SeriesBuffer()
-                if self._history is not None:
+                if self._history is not None and not self._stopped:
                     self._loader.submit(self._load_history, key)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -96,6 +101,27 @@ class Bridge(QObject):
         if rows:
             t, v = zip(*rows)
             self._prefilled.emit(key, np.asarray(t) / 1000.0, np.asarray(v, dtype=float))
+
+    def load_history(self, widget, keys: Iterable[SeriesKey], start_ms: int, end_ms: int, buckets: int) -> None:
+        """Condensed history of `keys` for a zoomed-out widget, read off the GUI thread."""
+        if self._history is None or self._stopped:
+            return
+        for key in keys:
+            if key.spec.is_numeric:
+                self._loader.submit(self._load_condensed, widget, key, start_ms, end_ms, buckets)
+
+    def _load_condensed(self, widget, key: SeriesKey, start_ms: int, end_ms: int, buckets: int) -> None:
+        if start_ms <= 0:  # "All": from the oldest measurement of this series
+            start_ms = self._history.first_ts([key]) or end_ms
+        try:
+            rows = self._history.condensed(key, start_ms, end_ms, buckets) if start_ms < end_ms else []
+        except Exception:  # unreadable history: the widget keeps its live data only
+            rows = []
+        self._condensed.emit(widget, key, rows)
+
+    def _on_condensed(self, widget, key: SeriesKey, rows: list) -> None:
+        if shiboken6.isValid(widget):  # it may have been replaced while the query ran
+            widget.show_history(key, rows)
 
     def _on_prefilled(self, key: SeriesKey, t: np.ndarray, v: np.ndarray) -> None:
         self.buffers[key].merge_older(t, v)

@@ -9,21 +9,34 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+import platformdirs
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtGui import QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QGridLayout, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox,
-    QScrollArea, QStackedWidget, QWidget,
+    QApplication,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QStackedWidget,
+    QWidget,
 )
 
 from desktop_app import __version__, queue_manager
 from desktop_app.catalog import RATE_SLOW
 from desktop_app.measurement import Measurement, SeriesKey
-from desktop_app.storage.history import HistoryWriter
+from desktop_app.storage.history import RAW_DAYS, ROLLUP_DAYS, HistoryWriter
 from desktop_app.ui.bridge import Bridge
+from desktop_app.ui.export_dialog import ExportDialog
 from desktop_app.ui.gatherer_thread import GathererThread
 from desktop_app.ui.metric_widget import WINDOWS_S, MetricWidget, WidgetSpec
 from desktop_app.ui.pages import LIST_METRICS, PAGES
+from desktop_app.ui.preferences_dialog import PreferencesDialog
 from desktop_app.ui.rate_book import RateBook
 from desktop_app.units import format_value
 
@@ -81,7 +94,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("OpServ Desktop")
         self.db_path = Path(db_path)
         self.settings = settings if settings is not None else QSettings()
-        self.history = HistoryWriter(self.db_path)
+        self.history = HistoryWriter(self.db_path,
+                                     raw_days=int(self.settings.value("history/raw_days", RAW_DAYS)),
+                                     rollup_days=int(self.settings.value("history/rollup_days", ROLLUP_DAYS)))
         self.gatherer_thread = GathererThread(self.history)
         self.gatherer_thread.problem.connect(self._on_gatherer_problem)
         self.bridge = Bridge(self.db_path, parent=self)
@@ -123,10 +138,18 @@ class MainWindow(QMainWindow):
     # -- menus ---------------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        export = file_menu.addAction("&Export CSV…", self.open_export_dialog)
+        export.setShortcut(QKeySequence("Ctrl+E"))
+        file_menu.addAction("Export plot as &PNG…", self._on_export_png_triggered)
+        file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit", self.close)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))  # StandardKey.Quit is empty on Windows and offscreen
         quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         self.quit_action = quit_action
+
+        edit = self.menuBar().addMenu("&Edit")
+        prefs = edit.addAction("&Preferences…", self.open_preferences)
+        prefs.setShortcut(QKeySequence("Ctrl+,"))
 
         view = self.menuBar().addMenu("&View")
         refresh = view.addAction("&Refresh visible plots", self.refresh_visible)
@@ -148,6 +171,48 @@ class MainWindow(QMainWindow):
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About OpServ Desktop", self._on_about_triggered)
+
+    def open_export_dialog(self) -> ExportDialog:
+        on_screen = {key for w in self.stack.currentWidget().widgets.values() for key in w.spec.keys}
+        dialog = ExportDialog(self.db_path, on_screen, self)
+        dialog.exported.connect(
+            lambda path, rows: self.statusBar().showMessage(f"Exported {rows:,} rows to {path}", 10_000))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def open_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(int(self.history.raw_days), int(self.history.rollup_days), self)
+        dialog.accepted.connect(lambda: self._apply_preferences(dialog))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _apply_preferences(self, dialog: PreferencesDialog) -> None:
+        # The writer reads these at its next maintenance (within a minute); plain ints, set atomically.
+        self.history.raw_days = dialog.raw_days.value()
+        self.history.rollup_days = dialog.rollup_days.value()
+        self.settings.setValue("history/raw_days", self.history.raw_days)
+        self.settings.setValue("history/rollup_days", self.history.rollup_days)
+
+    def _on_export_png_triggered(self) -> None:
+        widgets = [w for w in self.stack.currentWidget().widgets.values() if w.isEnabled()]
+        if not widgets:
+            return
+        titles = [w.spec.title for w in widgets]
+        title, ok = QInputDialog.getItem(self, "Export plot as PNG", "Plot", titles, 0, False)
+        if not ok:
+            return
+        widget = widgets[titles.index(title)]
+        default = platformdirs.user_pictures_path() / f"opserv-{widget.spec.id}.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Export plot as PNG", str(default), "PNG images (*.png)")
+        if path:
+            try:
+                widget.export_png(Path(path))
+            except OSError as exc:
+                QMessageBox.warning(self, "Export plot as PNG", f"Cannot write {path}: {exc.strerror or exc}")
+            else:
+                self.statusBar().showMessage(f"Saved {path}", 10_000)
 
     def _on_about_triggered(self) -> None:
         QMessageBox.about(self, "About OpServ Desktop",
@@ -215,6 +280,8 @@ class MainWindow(QMainWindow):
         widget.refresh_requested.connect(lambda w=widget: self.refresh(w))
         widget.rate_changed.connect(lambda ms, w=widget: self._on_widget_rate_changed(w, ms))
         widget.window_changed.connect(lambda s, p=prefix: self.settings.setValue(f"{p}/window", s))
+        widget.history_wanted.connect(
+            lambda start, end, n, w=widget: self.bridge.load_history(w, w.spec.keys, start, end, n))
         keys = spec.keys + ([spec.info] if spec.info else [])
         self.bridge.subscribe(widget, keys)
         for key in spec.keys:

@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from pyqtgraph.exporters import ImageExporter
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from desktop_app.measurement import Measurement, SeriesKey
@@ -20,11 +29,47 @@ from desktop_app.ui.rate_slider import RateSlider
 from desktop_app.ui.series_buffer import SeriesBuffer
 from desktop_app.units import format_value
 
-WINDOWS_S = {"1 min": 60, "5 min": 300, "15 min": 900, "1 h": 3600}
+WINDOWS_S = {"1 min": 60, "5 min": 300, "15 min": 900, "1 h": 3600, "24 h": 86_400, "7 days": 604_800, "All": 0}
+ALL = 0  # the window "All": from the oldest measurement in the history
 DEFAULT_WINDOW_S = 300
 PALETTE = ("#3b82f6", "#f97316", "#10b981", "#e11d48", "#8b5cf6", "#eab308", "#06b6d4", "#84cc16")
 _AXIS_UNITS = {"bytes": "B", "bytes/s": "B/s", "MHz": "Hz", "degC": "°C"}  # pyqtgraph adds SI prefixes
 _AXIS_SCALE = {"MHz": 1e6}
+HISTORY_DEBOUNCE_MS = 200  # wait for a zoom or pan to settle before asking the history
+
+
+class _Band:
+    """A curve's history beyond its live buffer: the bucket averages and a min-max band."""
+
+    def __init__(self, plot: pg.PlotWidget, colour: str) -> None:
+        fill = pg.mkColor(colour)
+        fill.setAlpha(60)
+        self.avg = plot.plot(pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
+        self.low = plot.plot(pen=None)
+        self.high = plot.plot(pen=None)
+        self.fill = pg.FillBetweenItem(self.low, self.high, brush=fill)
+        plot.addItem(self.fill)
+        self.hide()
+
+    def show_buckets(self, buckets: list, scale: float) -> None:
+        if not buckets:
+            self.hide()
+            return
+        rows = np.array([(b.ts, b.min, b.avg, b.max) for b in buckets], dtype=float)
+        t = rows[:, 0] / 1000.0
+        self.avg.setData(t, rows[:, 2] * scale)
+        self.low.setData(t, rows[:, 1] * scale)
+        self.high.setData(t, rows[:, 3] * scale)
+        for item in (self.avg, self.fill):
+            item.show()
+
+    def hide(self) -> None:
+        for item in (self.avg, self.fill):
+            item.hide()
+
+    @property
+    def visible(self) -> bool:
+        return self.fill.isVisible() and self.avg.getData()[0] is not None
 
 
 @dataclass(frozen=True)
@@ -50,16 +95,25 @@ class WidgetSpec:
 
 
 class MetricWidget(QFrame):
+    """Intents out: refresh_requested, rate_changed(ms), window_changed(s), and
+    history_wanted(start_ms, end_ms, buckets) when the view reaches past the live buffers."""
+
     refresh_requested = Signal()
     rate_changed = Signal(int)
     window_changed = Signal(int)
+    history_wanted = Signal(object, object, int)  # ms values overflow a C int
 
     def __init__(self, spec: WidgetSpec, buffers: dict[SeriesKey, SeriesBuffer], rate_ms: int,
                  window_s: int = DEFAULT_WINDOW_S, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
         self._buffers = buffers
+        self._scale = _AXIS_SCALE.get(spec.unit, 1.0)
         self._problems: dict[SeriesKey, str] = {}
+        self._history_asked: tuple[int, int] | None = None
+        self._oldest_in_history: float | None = None  # seconds; known once "All" was loaded
+        self._history_check = QTimer(self, singleShot=True, interval=HISTORY_DEBOUNCE_MS)
+        self._history_check.timeout.connect(self._check_history)
         self.setObjectName(f"widget:{spec.id}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -145,13 +199,17 @@ class MetricWidget(QFrame):
         if len(self.spec.curves) > 1:
             item.addLegend(offset=(1, 1), labelTextSize="8pt", colCount=min(4, len(self.spec.curves)))
         self.curves: dict[SeriesKey, pg.PlotDataItem] = {}
+        self.bands: dict[SeriesKey, _Band] = {}  # history past the live buffer: average and min-max
         for i, (key, label) in enumerate(self.spec.curves):
             width = 2 if i == 0 else 1
             curve = plot.plot(name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=width))
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
             self.curves[key] = curve
+            if key.spec.is_numeric:
+                self.bands[key] = _Band(plot, PALETTE[i % len(PALETTE)])
         item.getViewBox().sigRangeChangedManually.connect(self._on_view_range_changed_manually)
+        item.getViewBox().sigXRangeChanged.connect(lambda *_: self._history_check.start())
         plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         return plot
 
@@ -196,12 +254,54 @@ class MetricWidget(QFrame):
             buffer = self._buffers.get(key)
             if buffer is not None and len(buffer):
                 t, v = buffer.view()
-                curve.setData(t, v * 1e6 if self.spec.unit == "MHz" else v)
+                curve.setData(t, v * self._scale if self._scale != 1.0 else v)
         if not self.paused:
             now = time.time()
-            self.plot.setXRange(now - self.window_s, now, padding=0)
+            start = self._window_start(now)
+            self.plot.setXRange(start, now, padding=0)
             if self.spec.unit != "%":
-                self._fit_y(now - self.window_s)
+                self._fit_y(start)
+
+    def _window_start(self, now: float) -> float:
+        if self.window_s != ALL:
+            return now - self.window_s
+        oldest = [b.view()[0][0] for b in self._live_buffers()]
+        if self._oldest_in_history is not None:
+            oldest.append(self._oldest_in_history)
+        return min(oldest, default=now - 3600)
+
+    def _live_buffers(self) -> list[SeriesBuffer]:
+        return [b for key in self.curves if (b := self._buffers.get(key)) is not None and len(b)]
+
+    # -- history past the live buffers ------------------------------------------------------
+    def _check_history(self) -> None:
+        """Ask for condensed history when the view starts before the live buffers do."""
+        if not self.bands:
+            return
+        x0, x1 = self.plot.getPlotItem().getViewBox().viewRange()[0]
+        live_from = min((b.view()[0][0] for b in self._live_buffers()), default=time.time())
+        if self.window_s == ALL and not self.paused:
+            x0 = 0.0  # "All": from the first measurement, wherever it is
+        if x0 >= live_from - 1:
+            for band in self.bands.values():
+                band.hide()  # zoomed back in: raw points only
+            self._history_asked = None
+            return
+        start_ms, end_ms = int(x0 * 1000), int(min(x1, live_from) * 1000)
+        asked = self._history_asked
+        if asked is not None and abs(asked[0] - start_ms) + abs(asked[1] - end_ms) < 0.02 * (end_ms - start_ms):
+            return  # live scrolling moved the view a hair: what is drawn still holds
+        self._history_asked = (start_ms, end_ms)
+        self.history_wanted.emit(start_ms, end_ms, max(50, self.plot.width()))
+
+    def show_history(self, key: SeriesKey, buckets: list) -> None:
+        """Draw condensed history (Bucket rows: ts, min, avg, max, count) for one curve."""
+        band = self.bands.get(key)
+        if band is None:
+            return
+        if self.window_s == ALL and buckets:
+            self._oldest_in_history = buckets[0].ts / 1000.0
+        band.show_buckets(buckets, self._scale)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -209,14 +309,15 @@ class MetricWidget(QFrame):
 
     def _fit_y(self, since: float) -> None:
         top = 0.0
-        for key in self.curves:
-            buffer = self._buffers.get(key)
-            if buffer is not None and len(buffer):
-                t, v = buffer.view()
-                visible = v[np.searchsorted(t, since):]
-                if len(visible) and np.isfinite(visible).any():
-                    top = max(top, float(np.nanmax(visible)))
-        top *= _AXIS_SCALE.get(self.spec.unit, 1.0)
+        for buffer in self._live_buffers():
+            t, v = buffer.view()
+            visible = v[np.searchsorted(t, since):]
+            if len(visible) and np.isfinite(visible).any():
+                top = max(top, float(np.nanmax(visible)))
+        top *= self._scale
+        for band in self.bands.values():
+            if band.visible:
+                top = max(top, float(np.nanmax(band.high.getData()[1])))
         self.plot.setYRange(0, top * 1.1 or 1.0, padding=0)
 
     def _update_value(self) -> None:
@@ -244,6 +345,12 @@ class MetricWidget(QFrame):
         """Grey the widget out when its device or interface has vanished; back when it returns."""
         self.setEnabled(present)
         self.title.setText(f"<b>{self.spec.title}</b>" + ("" if present else " (gone)"))
+
+    def export_png(self, path: Path) -> None:
+        """Save the plot as a PNG with pyqtgraph's exporter (the plot's context menu offers it too)."""
+        ImageExporter(self.plot.getPlotItem()).export(str(path))
+        if not path.exists():  # the exporter reports a failed save only through QImage.save's result
+            raise OSError(f"the image could not be saved to {path}")
 
     def set_dark(self, dark: bool) -> None:
         self.plot.setBackground("#1f2125" if dark else "w")

@@ -1,0 +1,26 @@
+"""Edit > Preferences: how long the history keeps raw measurements and their 1-minute roll-ups."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QWidget
+
+from desktop_app.storage.history import RAW_DAYS, ROLLUP_DAYS
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, raw_days: int, rollup_days: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.raw_days = QSpinBox(objectName="prefs-raw-days", minimum=1, maximum=3650, suffix=" days")
+        self.raw_days.setValue(raw_days)
+        self.raw_days.setToolTip(f"Every measurement is kept this long (default {RAW_DAYS} days)")
+        self.rollup_days = QSpinBox(objectName="prefs-rollup-days", minimum=1, maximum=36500, suffix=" days")
+        self.rollup_days.setValue(rollup_days)
+        self.rollup_days.setToolTip(f"1-minute min/avg/max are kept this long (default {ROLLUP_DAYS} days)")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow(QLabel("<b>History</b>"))
+        form.addRow("Keep every measurement", self.raw_days)
+        form.addRow("Keep 1-minute summaries", self.rollup_days)
+        form.addRow(buttons)
