@@ -45,8 +45,9 @@ class _Band:
         fill = pg.mkColor(colour)
         fill.setAlpha(60)
         self.avg = plot.plot(pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
-        self.low = plot.plot(pen=None)
-        self.high = plot.plot(pen=None)
+        edge = pg.mkPen(fill)  # a pen-less curve has no path for FillBetweenItem to fill between
+        self.low = plot.plot(pen=edge)
+        self.high = plot.plot(pen=edge)
         self.fill = pg.FillBetweenItem(self.low, self.high, brush=fill)
         plot.addItem(self.fill)
         self.hide()
@@ -60,11 +61,11 @@ class _Band:
         self.avg.setData(t, rows[:, 2] * scale)
         self.low.setData(t, rows[:, 1] * scale)
         self.high.setData(t, rows[:, 3] * scale)
-        for item in (self.avg, self.fill):
+        for item in (self.avg, self.low, self.high, self.fill):
             item.show()
 
     def hide(self) -> None:
-        for item in (self.avg, self.fill):
+        for item in (self.avg, self.low, self.high, self.fill):
             item.hide()
 
     @property

@@ -103,6 +103,7 @@ def test_zooming_out_to_24_hours_draws_the_history_band_and_back_in_hides_it(qtb
     assert len(t) > 100  # a bucket per pixel or per minute, whichever is coarser
     assert (low <= avg).all() and (avg <= high).all()
     assert 20 <= low.min() and high.max() <= 49  # the seeded values span 20..49
+    assert band.fill.path().boundingRect().height() > 0  # the min-max band is really filled
     widget.window_box.setCurrentText("1 h")
     qtbot.waitUntil(lambda: not band.fill.isVisible(), timeout=5000)
 
