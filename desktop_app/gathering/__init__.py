@@ -45,5 +45,5 @@ def start(db_path: Path | str | None = None, defaults: bool = True, history: boo
     from desktop_app.storage.history import default_path
 
     writer = HistoryWriter(db_path or default_path()) if history else None
-    gatherer = Gatherer(default_sources(), history=writer, follow_defaults=defaults)
+    gatherer = Gatherer(default_sources(), history=writer, follow_defaults=defaults, isolate_sources=True)
     return GathererHandle(gatherer, writer)

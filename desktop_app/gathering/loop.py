@@ -2,6 +2,8 @@
 
 It runs on one thread (a QThread in the app, a plain thread headless) and blocks on the
 control queue until the next measurement is due or a message arrives: no busy wait, no tick.
+With `isolate_sources`, each source reads on a thread of its own, so a source that hangs (a
+dead network mount, a process stuck in the kernel) delays only its own series.
 """
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import heapq
 import logging
 import math
 import queue
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from desktop_app import catalog, data_manager, queue_manager
@@ -20,10 +24,52 @@ from desktop_app.queue_manager import Request, SetRate
 log = logging.getLogger(__name__)
 
 PRIME_DELAY_S = 0.1  # a counter's first reading yields no rate: read it again this much later
+HUNG_S = 2.0  # a read running this long is reported, and its series skipped until it returns
+PRIMING, GONE = "priming", "gone"  # outcomes of a read that change the schedule
 
 
 class Stop:
     """Control message: leave the loop."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Control message from a source thread: a read primed a counter, or found its thing gone."""
+
+    key: SeriesKey
+    outcome: str
+
+
+class SourceWorker:
+    """A thread that reads one source's series, so a hanging read stalls nothing else."""
+
+    def __init__(self, name: str, read: Callable[[SeriesKey], str | None], control: queue.SimpleQueue) -> None:
+        self._read, self._control = read, control
+        self._jobs: queue.SimpleQueue[SeriesKey | None] = queue.SimpleQueue()
+        self.started: dict[SeriesKey, float] = {}  # reads under way and when each started
+        self._thread = threading.Thread(target=self._run, name=f"opserv-source-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, key: SeriesKey, now: float) -> bool:
+        """Queue a read unless one of this series is still under way; False if it is."""
+        if key in self.started:
+            return False
+        self.started[key] = now
+        self._jobs.put(key)
+        return True
+
+    def stop(self, timeout: float) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout)  # a read hung in the kernel cannot be interrupted: left behind
+
+    def _run(self) -> None:
+        while (key := self._jobs.get()) is not None:
+            try:
+                outcome = self._read(key)
+            finally:
+                self.started.pop(key, None)
+            if outcome is not None:
+                self._control.put(Outcome(key, outcome))
 
 
 class Gatherer:
@@ -43,8 +89,12 @@ class Gatherer:
         clock: Callable[[], float] = time.monotonic,
         on_problem: Callable[[SeriesKey, str | None], None] | None = None,
         follow_defaults: bool = False,
+        isolate_sources: bool = False,
     ) -> None:
         self._by_pair = {pair: s for s in sources for pair in s.serves}
+        self._isolate = isolate_sources
+        self._workers: dict[int, SourceWorker] = {}  # per source object, started on first use
+        self._problems_lock = threading.Lock()
         self._history, self._data, self._queues, self._clock = history, data, queues, clock
         self._on_problem = on_problem
         self._rates: dict[SeriesKey, int] = {}  # delay in ms per gathered series
@@ -65,11 +115,11 @@ class Gatherer:
     def rates(self) -> dict[SeriesKey, int]:
         return dict(self._rates)
 
-    def handle(self, message: Request | SetRate | Stop) -> None:
+    def handle(self, message: Request | SetRate | Stop | Outcome) -> None:
         if isinstance(message, Stop):
             self.stopped = True
-        elif isinstance(message, Request):
-            retry = self._measure(message.key)
+        elif isinstance(message, (Request, Outcome)):
+            retry = self._measure(message.key) if isinstance(message, Request) else self._apply(message)
             if retry is not None:
                 self._schedule(message.key, self._clock() + retry)
         elif message.delay_ms == 0:
@@ -91,7 +141,9 @@ class Gatherer:
 
     # -- the loop ------------------------------------------------------------------------
     def run_once(self, now: float | None = None) -> float | None:
-        """Measure every series due by `now`; return seconds until the next is due (None: nothing)."""
+        """Apply waiting control messages, measure every series due by `now`; return seconds until
+        the next is due (None: nothing)."""
+        self._drain_control()
         now = self._clock() if now is None else now
         heap = self._heap
         while heap and heap[0][0] <= now:
@@ -119,34 +171,63 @@ class Gatherer:
         while not self.stopped:
             try:
                 wait = self.run_once()
+                if self.stopped:
+                    break
                 try:
                     message = control.get(timeout=wait)
                 except queue.Empty:
                     continue
                 self.handle(message)
-                while not self.stopped:  # apply whatever else is waiting before measuring again
-                    try:
-                        self.handle(control.get_nowait())
-                    except queue.Empty:
-                        break
             except Exception:  # a bug outside a source read costs that round, never the thread
                 log.exception("gatherer: a round failed; going on")
+        for worker in self._workers.values():
+            worker.stop(timeout=1.0)
+
+    def _drain_control(self) -> None:
+        control = self._queues.control
+        while not self.stopped:
+            try:
+                message = control.get_nowait()
+            except queue.Empty:
+                return
+            self.handle(message)
 
     # -- measuring -----------------------------------------------------------------------
     def _measure(self, key: SeriesKey) -> float | None:
-        """Take one measurement of key and publish it; return a retry delay (s) when priming."""
+        """Take one measurement of key (inline, or on its source's thread); a retry delay when priming."""
+        source = self._by_pair.get((key.component, key.metric))
+        if not self._isolate or source is None:
+            outcome = self._read(key)
+            return self._apply(Outcome(key, outcome)) if outcome else None
+        worker = self._workers.get(id(source))
+        if worker is None:
+            name = type(source).__name__.removesuffix("Source").lower()
+            worker = self._workers[id(source)] = SourceWorker(name, self._read, self._queues.control)
+        now = self._clock()
+        if not worker.submit(key, now) and now - worker.started.get(key, now) >= HUNG_S:
+            self._problem(key, f"a measurement has taken over {HUNG_S:.0f} s; skipped until it returns")
+        return None
+
+    def _apply(self, outcome: Outcome) -> float | None:
+        """Act on a read's outcome on the gatherer thread: retry a primed counter, stop a gone thing."""
+        if outcome.outcome == PRIMING:
+            return PRIME_DELAY_S
+        self._rates.pop(outcome.key, None)
+        self._due.pop(outcome.key, None)
+        return None
+
+    def _read(self, key: SeriesKey) -> str | None:
+        """Read key from its source and publish it. Thread-safe; returns PRIMING, GONE or None."""
         source = self._by_pair.get((key.component, key.metric))
         try:
             if source is None:
                 raise Unavailable(f"no source for {key.component} {key.metric} on this machine")
             value = source.read(key, self._clock())
         except Priming:
-            return PRIME_DELAY_S
+            return PRIMING
         except Gone as exc:
             self._problem(key, str(exc))
-            self._rates.pop(key, None)
-            self._due.pop(key, None)
-            return None
+            return GONE
         except Unavailable as exc:
             self._problem(key, str(exc))
             return None
@@ -170,24 +251,26 @@ class Gatherer:
         if self._lists is not None and key.component == "system" and self._lists.get(key.metric) != value:
             self._lists[key.metric] = value
             for new_key, delay in default_rates(self._lists).items():
-                if new_key not in self._rates:
-                    self.handle(SetRate(new_key, delay))
+                if new_key not in self._rates:  # via the control queue: publish may run on a source thread
+                    self._queues.control.put(SetRate(new_key, delay))
         if key in self._problems:
             self._problem(key, None)
 
     def _problem(self, key: SeriesKey, message: str | None, exc: Exception | None = None) -> None:
         """Log a series' failure once per episode (with the traceback of an unexpected error), and its recovery."""
-        if message is None:
-            del self._problems[key]
-            log.info("gatherer: %s is measured again", key)
-        elif key not in self._problems:
-            self._problems[key] = message
-            if exc is None:
-                log.warning("gatherer: %s not available: %s", key, message)
+        with self._problems_lock:  # source threads report their own series' problems
+            if message is None:
+                if self._problems.pop(key, None) is None:
+                    return
+                log.info("gatherer: %s is measured again", key)
+            elif key not in self._problems:
+                self._problems[key] = message
+                if exc is None:
+                    log.warning("gatherer: %s not available: %s", key, message)
+                else:
+                    log.error("gatherer: reading %s failed: %s", key, message, exc_info=exc)
             else:
-                log.error("gatherer: reading %s failed: %s", key, message, exc_info=exc)
-        else:
-            return
+                return
         if self._on_problem is not None:
             self._on_problem(key, message)
 

@@ -25,6 +25,7 @@ class GathererThread(QThread):
         self.gatherer = Gatherer(
             default_sources(), history=history,
             on_problem=lambda key, message: self.problem.emit(key, message or ""),
+            isolate_sources=True,
         )
 
     def run(self) -> None:
