@@ -94,7 +94,7 @@ class Gatherer:
         self._by_pair = {pair: s for s in sources for pair in s.serves}
         self._isolate = isolate_sources
         self._workers: dict[int, SourceWorker] = {}  # per source object, started on first use
-        self._problems_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._history, self._data, self._queues, self._clock = history, data, queues, clock
         self._on_problem = on_problem
         self._rates: dict[SeriesKey, int] = {}  # delay in ms per gathered series
@@ -247,7 +247,8 @@ class Gatherer:
         self._queues.put(key, dict(measurement))  # a consumer editing its item cannot alter the last value
         if self._history is not None:
             self._history.append(key, measurement["timestamp"], value)
-        self.measured += 1
+        with self._lock:  # source threads publish concurrently
+            self.measured += 1
         if self._lists is not None and key.component == "system" and self._lists.get(key.metric) != value:
             self._lists[key.metric] = value
             for new_key, delay in default_rates(self._lists).items():
@@ -258,7 +259,7 @@ class Gatherer:
 
     def _problem(self, key: SeriesKey, message: str | None, exc: Exception | None = None) -> None:
         """Log a series' failure once per episode (with the traceback of an unexpected error), and its recovery."""
-        with self._problems_lock:  # source threads report their own series' problems
+        with self._lock:  # source threads report their own series' problems
             if message is None:
                 if self._problems.pop(key, None) is None:
                     return
