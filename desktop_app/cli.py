@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sqlite3
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from desktop_app import __version__
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
@@ -52,17 +54,21 @@ def duration_ms(text: str) -> int:
         value = float(number)
     except ValueError:
         value = -1.0
-    if unit not in _UNITS_MS or value <= 0:
+    ms = value * _UNITS_MS.get(unit, 0)
+    if not math.isfinite(ms) or ms < 1:  # "infh" would overflow int(); "0.0001s" would be a 0 ms bucket
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 30m, 1h or 7d")
-    return int(value * _UNITS_MS[unit])
+    return int(ms)
 
 
 def iso_ms(text: str) -> int:
     """Parse an ISO 8601 time (local time when it has no offset) into ms since the epoch."""
     try:
-        return int(datetime.fromisoformat(text).timestamp() * 1000)
-    except ValueError:
+        moment = datetime.fromisoformat(text).astimezone()  # naive: local time
+    except (ValueError, OverflowError, OSError):  # the last two: a year the platform's clock cannot hold
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time like 2026-12-04T10:00") from None
+    # Integer arithmetic: timestamp() * 1000 is a float that sometimes lands 1 ms early, so a time
+    # copied from an export's timestamp column would not select its own row.
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def series_arg(text: str) -> SeriesKey:
@@ -82,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         if args.end is not None and args.start is None:
             parser.error("--to goes with --from")
+        if args.end is not None and args.end <= args.start:
+            parser.error("--to must be later than --from")
         return run_export(args)
     if args.headless:
         return run_headless(args.db, args.duration)

@@ -50,14 +50,20 @@ def export_csv(request: ExportRequest, progress: Callable[[int, int], bool] | No
     """Write the CSV and return the number of data rows.
 
     `progress(done, total)` is called every few thousand rows; returning False cancels
-    (ExportCancelled). An unwritable target raises ExportError; neither leaves a file.
+    (ExportCancelled). An unwritable target or an unreadable history raises ExportError; none of
+    these leaves a file.
     """
     reader = HistoryReader(request.db)
-    keys = list(request.series) or reader.series()
-    total = reader.count(keys, request.start_ms, request.end_ms)
     out = Path(request.out)
     if out.is_dir():
         raise ExportError(f"cannot write {out}: it is a folder; choose a file name")
+    if out.exists() and Path(request.db).exists() and os.path.samefile(out, request.db):
+        raise ExportError(f"cannot write {out}: it is the history being exported; choose another file name")
+    try:
+        keys = list(dict.fromkeys(request.series)) or reader.series()  # a series named twice is exported once
+        total = reader.count(keys, request.start_ms, request.end_ms)
+    except sqlite3.Error as exc:
+        raise ExportError(f"cannot read the history {request.db}: {exc}") from exc
     try:
         handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     except OSError as exc:
@@ -80,12 +86,13 @@ def export_csv(request: ExportRequest, progress: Callable[[int, int], bool] | No
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)
-    except ExportCancelled:
+    except BaseException as exc:  # cancelled, failed, or a bug: never leave the partial file behind
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, sqlite3.Error):
+            raise ExportError(f"cannot read the history {request.db}: {exc}") from exc
+        if isinstance(exc, OSError):
+            raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
         raise
-    except (OSError, sqlite3.Error) as exc:
-        tmp.unlink(missing_ok=True)
-        raise ExportError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}") from exc
     if progress is not None:
         progress(done, total)
     return done

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import platformdirs
 
+from desktop_app import catalog
 from desktop_app.catalog import Kind
 from desktop_app.measurement import SeriesKey
 
@@ -116,6 +117,9 @@ class HistoryWriter:
         self.path = Path(path)
         self.raw_days, self.rollup_days = raw_days, rollup_days  # read at each maintenance: settable live
         self._conn = connect(self.path)
+        # One connection, used by the writer thread and by a `maintain` called from another thread:
+        # interleaved, their implicit transactions collide ("cannot start a transaction within a transaction").
+        self._conn_lock = threading.Lock()
         self._ids: dict[SeriesKey, int] = dict(self._load_ids())
         self._rows: queue.SimpleQueue[tuple[SeriesKey, int, Any] | None] = queue.SimpleQueue()
         self.error: str | None = None
@@ -178,7 +182,8 @@ class HistoryWriter:
     def maintain(self, now_ms: int | None = None) -> None:
         """Roll completed minutes up into rollup_1m, then drop raw and rolled-up rows past retention.
 
-        Runs on the writer thread (or a test's), per series so every statement uses the index.
+        Runs on the writer thread once a minute, and on any thread that calls it (the lock keeps the
+        shared connection's transactions apart); per series, so every statement uses the index.
         """
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         # Minutes that ended ROLLUP_LAG_MS ago are complete: rows commit at most ~1 s late.
@@ -186,7 +191,7 @@ class HistoryWriter:
         raw_cutoff = now_ms - self.raw_days * DAY_MS
         rollup_cutoff = now_ms - self.rollup_days * DAY_MS
         try:
-            with self._conn:
+            with self._conn_lock, self._conn:
                 for (sid,) in self._conn.execute("SELECT id FROM series").fetchall():
                     (done,) = self._conn.execute("SELECT max(ts) FROM rollup_1m WHERE series_id = ?", (sid,)).fetchone()
                     since = done + MINUTE_MS if done is not None else 0
@@ -205,7 +210,7 @@ class HistoryWriter:
 
     def _commit(self, rows: list[tuple[SeriesKey, int, Any]]) -> bool:
         try:
-            with self._conn:
+            with self._conn_lock, self._conn:
                 self._conn.executemany(
                     "INSERT INTO samples (series_id, ts, value) VALUES (?, ?, ?)",
                     [(self._series_id(k), ts, encode(k, v)) for k, ts, v in rows],
@@ -248,9 +253,10 @@ class HistoryReader:
             yield conn
 
     def series(self) -> list[SeriesKey]:
+        """Every series in the history that this version's catalog knows (a newer one may have added metrics)."""
         with self._conn() as conn:
             rows = conn.execute("SELECT component, args, metric FROM series ORDER BY component, args, metric")
-            return [SeriesKey(c, a or None, m) for c, a, m in rows]
+            return [SeriesKey(c, a or None, m) for c, a, m in rows if (c, m) in catalog.METRICS]
 
     def raw(self, key: SeriesKey, start_ms: int = 0, end_ms: int = 2**62) -> list[tuple[int, Any]]:
         """Every measurement of `key` with start_ms <= ts < end_ms, oldest first."""
