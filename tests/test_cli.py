@@ -120,13 +120,10 @@ def test_bad_arguments_exit_non_zero_with_a_clear_message(args, fragment):
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("kind", ["directory", "not a database", "under a file"])
+@pytest.mark.parametrize("kind", ["directory", "under a file"])
 def test_an_unusable_history_path_is_a_clear_error_not_a_traceback(tmp_path, kind):
     if kind == "directory":
         db = tmp_path
-    elif kind == "not a database":
-        db = tmp_path / "notes.txt"
-        db.write_text("these are my notes, not a database\n" * 100)
     else:
         (tmp_path / "file").write_text("x")
         db = tmp_path / "file" / "history.sqlite3"
@@ -134,8 +131,18 @@ def test_an_unusable_history_path_is_a_clear_error_not_a_traceback(tmp_path, kin
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert str(db) in done.stderr
-    if kind == "not a database":
-        assert db.read_text().startswith("these are my notes"), "a file that is not ours is left alone"
+
+
+def test_a_file_that_is_not_a_database_is_moved_aside_not_lost(tmp_path):
+    """Garbage where the history should be: gathering starts on a new history; the file is kept, renamed."""
+    db = tmp_path / "notes.txt"
+    db.write_text("these are my notes, not a database\n" * 100)
+    done = run("--headless", "--duration", "1", "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    [aside] = tmp_path.glob("notes.txt.corrupt-*")
+    assert aside.read_text().startswith("these are my notes")
+    assert str(aside) in done.stderr
+    assert HistoryReader(db).series()  # the new history has data
 
 
 # Export: `opserv-desktop export`, the same export_csv the File > Export CSV dialog runs.

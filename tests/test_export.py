@@ -380,7 +380,8 @@ def test_exporting_over_an_existing_file_replaces_it_atomically(seeded, tmp_path
         assert old.read() == "old,contents\n" * 1000
     assert read_csv(out)[0] == LONG_HEADER
     assert by_series(read_csv(out)[1:]) == {CPU: HistoryReader(seeded).raw(CPU)}
-    assert leftovers(tmp_path, {"history.sqlite3", "history.sqlite3-wal", "history.sqlite3-shm"}) == ["out.csv"]
+    history_files = {"history.sqlite3", "history.sqlite3-wal", "history.sqlite3-shm", "history.sqlite3.lock"}
+    assert leftovers(tmp_path, history_files) == ["out.csv"]
 
 
 def test_the_file_is_utf8_without_a_byte_order_mark(seeded, tmp_path):

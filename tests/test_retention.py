@@ -245,9 +245,10 @@ def test_the_file_stops_growing_once_retention_applies(db_path):
     with opened(db_path, raw_days=raw_minutes * MINUTES, rollup_days=rollup_minutes * MINUTES) as writer:
         for minute in range(120):
             start = T0 + minute * MINUTE_MS
-            write_rows(db_path, [(key, start + i * (MINUTE_MS // per_minute), float(i))
-                                 for i in range(per_minute) for key in (CPU, MEM)]
-                       + [(TEXT, start, "model")])
+            for row in [(key, start + i * (MINUTE_MS // per_minute), float(i))
+                        for i in range(per_minute) for key in (CPU, MEM)] + [(TEXT, start, "model")]:
+                writer.append(*row)
+            assert writer.flush()
             writer.maintain(now_ms=start + MINUTE_MS + ROLLUP_LAG_MS)
             samples.append(query(db_path, "SELECT count(*) FROM samples")[0][0])
             rolled.append(query(db_path, "SELECT count(*) FROM rollup_1m")[0][0])

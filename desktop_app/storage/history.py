@@ -18,6 +18,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import filelock
 import platformdirs
 
 from desktop_app import catalog
@@ -96,6 +97,53 @@ def connect(path: Path | str, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+class HistoryInUse(RuntimeError):
+    """Another OpServ Desktop is writing this history; two writers would interleave their data."""
+
+
+def claim(path: Path) -> filelock.BaseFileLock:
+    """Take the single-writer lock beside the history (released when the process ends, even by a kill)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(f"{path}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise HistoryInUse(f"the history {path} is in use by another OpServ Desktop; close it, "
+                           "or give this one another history with --db PATH") from None
+    return lock
+
+
+def open_or_replace_corrupt(path: Path) -> tuple[sqlite3.Connection, Path | None]:
+    """Open the history for writing; a corrupt file (garbage, truncated) is moved aside under a
+    timestamped name next to it and a new history started. Returns the connection and where the
+    bad file went (None when it was fine): the caller tells the user."""
+    try:
+        return _checked(connect(path)), None
+    except sqlite3.OperationalError:
+        raise  # locked, read-only, no space: a condition, not a damaged file
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        log.error("history %s is damaged (%s); moved it to %s and started a new one", path, exc, aside)
+        os.replace(path, aside)
+        for suffix in ("-wal", "-shm"):  # the journal belongs to the bad file: keep the WAL with it
+            side = Path(f"{path}{suffix}")
+            if side.exists():
+                os.replace(side, Path(f"{aside}{suffix}")) if suffix == "-wal" else side.unlink()
+        return _checked(connect(path)), aside
+
+
+def _checked(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Touch the schema and the last page of each table: reads that fail on a truncated file."""
+    try:
+        for table in ("series", "samples", "rollup_1m"):
+            conn.execute(f"SELECT max(rowid) FROM {table}" if table != "rollup_1m"
+                         else "SELECT max(ts) FROM rollup_1m").fetchone()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
 def encode(key: SeriesKey, value: Any) -> Any:
     return json.dumps(value) if key.spec.kind is Kind.LIST else value
 
@@ -116,12 +164,17 @@ class HistoryWriter:
     def __init__(self, path: Path | str, raw_days: float = RAW_DAYS, rollup_days: float = ROLLUP_DAYS) -> None:
         self.path = Path(path)
         self.raw_days, self.rollup_days = raw_days, rollup_days  # read at each maintenance: settable live
-        self._conn = connect(self.path)
+        self._instance_lock = claim(self.path)
+        try:
+            self._conn, self.moved_aside = open_or_replace_corrupt(self.path)
+        except BaseException:
+            self._instance_lock.release()
+            raise
         # One connection, used by the writer thread and by a `maintain` called from another thread:
         # interleaved, their implicit transactions collide ("cannot start a transaction within a transaction").
         self._conn_lock = threading.Lock()
         self._ids: dict[SeriesKey, int] = dict(self._load_ids())
-        self._rows: queue.SimpleQueue[tuple[SeriesKey, int, Any] | None] = queue.SimpleQueue()
+        self._rows: queue.SimpleQueue[tuple[SeriesKey, int, Any] | threading.Event | None] = queue.SimpleQueue()
         self.error: str | None = None
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="opserv-history", daemon=True)
@@ -135,24 +188,32 @@ class HistoryWriter:
         self._rows.put((key, ts, value))
 
     def close(self) -> None:
-        """Commit everything appended so far and close. Safe to call twice."""
+        """Commit everything appended so far, close, and let another instance have the file. Safe twice."""
         if self._thread.is_alive():
             self._rows.put(None)
             self._thread.join()
+        self._instance_lock.release()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Commit what was appended so far now, without closing; True once it is on disk."""
+        done = threading.Event()
+        self._rows.put(done)
+        return done.wait(timeout) and self.error is None
 
     def _run(self) -> None:
         pending: list[tuple[SeriesKey, int, Any]] = []
+        flushes: list[threading.Event] = []
         commit_at: float | None = None
         maintain_at = time.monotonic()  # roll up and apply retention at start, then every minute
         stopping = False
         while not stopping or pending:
             if not stopping:
                 wake = maintain_at if commit_at is None else min(commit_at, maintain_at)
-                stopping = self._take(pending, max(0.0, wake - time.monotonic()))
+                stopping = self._take(pending, flushes, max(0.0, wake - time.monotonic()))
                 if pending and commit_at is None:
                     commit_at = time.monotonic() + COMMIT_INTERVAL_S
             now = time.monotonic()
-            if pending and (stopping or now >= commit_at):
+            if pending and (stopping or flushes or now >= commit_at):
                 if self._commit(pending):
                     pending, commit_at = [], None
                 elif stopping:
@@ -160,19 +221,22 @@ class HistoryWriter:
                     break
                 else:
                     commit_at = now + COMMIT_INTERVAL_S  # keep the rows, try again
+            for done in flushes:
+                done.set()
+            flushes.clear()
             if now >= maintain_at and not stopping:
                 self.maintain()
                 maintain_at = now + MAINTENANCE_INTERVAL_S
         self._conn.close()
 
-    def _take(self, pending: list, timeout: float) -> bool:
+    def _take(self, pending: list, flushes: list, timeout: float) -> bool:
         """Wait up to `timeout` s for rows and take all that wait; True once the stop mark came."""
         try:
             item = self._rows.get(timeout=timeout)
         except queue.Empty:
             return False
         while item is not None:
-            pending.append(item)
+            (flushes if isinstance(item, threading.Event) else pending).append(item)
             try:
                 item = self._rows.get_nowait()
             except queue.Empty:
