@@ -26,6 +26,11 @@ class DataStore:
         with self._lock:
             self._last[key] = measurement
 
+    def items(self) -> list[tuple[SeriesKey, Measurement]]:
+        """A snapshot of every series' last measurement (for exporters)."""
+        with self._lock:
+            return list(self._last.items())
+
     def clear(self) -> None:
         with self._lock:
             self._last.clear()
