@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 import threading
+import time
+import urllib.request
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from desktop_app import data_manager, queue_manager  # noqa: E402
+from desktop_app import data_manager, gathering, queue_manager  # noqa: E402
+from desktop_app.measurement import SeriesKey  # noqa: E402
+from desktop_app.prometheus.client import PrometheusClient, PrometheusError  # noqa: E402
+from desktop_app.prometheus.exporter import MetricsServer  # noqa: E402
+
+AGENT_SERIES = (SeriesKey("memory", None, "usage"), SeriesKey("cpu", "0", "usage"), SeriesKey("cpu", "0", "frequency"))
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +47,57 @@ def no_leftover_threads():
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "history.sqlite3"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except (PrometheusError, OSError):
+            pass
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def agent():
+    """A headless gatherer on three series at 250 ms, and our endpoint on a free loopback port."""
+    server = MetricsServer("127.0.0.1:0")
+    handle = gathering.start(defaults=False, history=False)
+    try:
+        for key in AGENT_SERIES:
+            queue_manager.setGatheringRate(key.component, key.metric, 250, key.args)
+        yield server
+    finally:
+        server.close()
+        handle.stop()
+
+
+@pytest.fixture
+def prometheus(agent, tmp_path):
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("the prometheus binary is not installed (Debian package prometheus; .ci/run installs it)")
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: opserv\n    static_configs:\n      - targets: ['{agent.address}']\n")
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=1).status == 200, what="Prometheus")
+        yield PrometheusClient(url)
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -1,77 +1,21 @@
 """Prometheus: our endpoint scraped by a real Prometheus server, and read back through the client."""
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from desktop_app import gathering, queue_manager
+from desktop_app import queue_manager
 from desktop_app.measurement import SeriesKey
 from desktop_app.prometheus import PROM_METRICS
 from desktop_app.prometheus.client import PrometheusClient, PrometheusError, quote_label
 from desktop_app.prometheus.exporter import MetricsServer, parse_listen
+from tests.conftest import free_port, wait_for
 
 MEMORY = SeriesKey("memory", None, "usage")
 CPU = SeriesKey("cpu", "0", "usage")
-GATHERED = (MEMORY, CPU, SeriesKey("cpu", "0", "frequency"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return
-        except (PrometheusError, OSError):
-            pass
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-@pytest.fixture
-def agent():
-    """A headless gatherer on three series at 250 ms, and our endpoint on a free loopback port."""
-    server = MetricsServer("127.0.0.1:0")
-    handle = gathering.start(defaults=False, history=False)
-    try:
-        for key in GATHERED:
-            queue_manager.setGatheringRate(key.component, key.metric, 250, key.args)
-        yield server
-    finally:
-        server.close()
-        handle.stop()
-
-
-@pytest.fixture
-def prometheus(agent, tmp_path):
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("the prometheus binary is not installed (Debian package prometheus; .ci/run installs it)")
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: opserv\n    static_configs:\n      - targets: ['{agent.address}']\n")
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=1).status == 200, what="Prometheus")
-        yield PrometheusClient(url)
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def test_the_endpoint_speaks_prometheus_with_help_type_and_catalog_names(agent):
