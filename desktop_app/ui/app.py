@@ -5,9 +5,11 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from desktop_app import __version__
+from desktop_app.resources_path import icon_path
 from desktop_app.storage.history import default_path
 from desktop_app.ui.main_window import MainWindow
 
@@ -18,6 +20,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName("OpServ")
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("opserv-desktop")
+    app.setWindowIcon(QIcon(str(icon_path())))
     app.setStyle("Fusion")  # follows the system light/dark scheme on every platform
     pg.setConfigOptions(antialias=True)
     return app
