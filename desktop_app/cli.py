@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, metavar="SECONDS",
                         help="with --headless: stop after this many seconds (default: until Ctrl+C)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="add the app to your desktop menu (desktop file and icons in your XDG data folder)")
     commands = parser.add_subparsers(dest="command", metavar="{export}")
     export = commands.add_parser("export", help="write history to a CSV file, no window",
                                  description="Write measurements from the history to a CSV file.")
@@ -83,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.duration is not None and (not args.headless or args.duration <= 0):
         parser.error("--duration takes a positive number of seconds and goes with --headless")
+    if args.install_desktop_entry:
+        if args.headless or args.command:
+            parser.error("--install-desktop-entry goes alone")
+        from desktop_app.desktop_entry import run as install_desktop_entry
+
+        return install_desktop_entry()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "export":
