@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -29,10 +28,12 @@ def launch_command() -> list[str]:
     argv0 = Path(sys.argv[0])
     if argv0.name == APP_ID and argv0.is_file():  # the entry point script this process started from
         return [os.path.abspath(argv0)]
-    found = shutil.which(APP_ID)
-    if found:
-        return [os.path.abspath(found)]
-    return [os.path.abspath(sys.executable), "-m", "desktop_app"]  # `python -m desktop_app` with no script
+    # `python -m desktop_app`: the script this interpreter's install made (a venv's bin/ or Scripts/), not
+    # whichever opserv-desktop comes first on PATH, which may be another install.
+    beside = Path(sys.executable).parent / (APP_ID + (".exe" if sys.platform.startswith("win") else ""))
+    if beside.is_file():
+        return [os.path.abspath(beside)]
+    return [os.path.abspath(sys.executable), "-m", "desktop_app"]
 
 
 # Desktop Entry Specification, "The Exec key": an argument holding one of these must be quoted.

@@ -94,6 +94,26 @@ def test_a_path_with_a_line_break_is_refused():
         desktop_entry.exec_arg("/opt/a\nb")
 
 
+def test_the_menu_runs_this_install(tmp_path, monkeypatch):
+    """The entry point script that started us; else the one beside our interpreter; else `python -m`."""
+    script = tmp_path / "venv" / "bin" / APP_ID
+    python = script.parent / "python3"
+    script.parent.mkdir(parents=True)
+    python.write_text("")
+    monkeypatch.setattr(sys, "executable", str(python))
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "desktop_app" / "__main__.py")])
+    assert desktop_entry.launch_command() == [str(python), "-m", "desktop_app"]
+    script.write_text("")
+    assert desktop_entry.launch_command() == [str(script)]
+    started = tmp_path / "bin" / APP_ID
+    started.parent.mkdir()
+    started.write_text("")
+    monkeypatch.setattr(sys, "argv", [str(started), "--install-desktop-entry"])
+    assert desktop_entry.launch_command() == [str(started)]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert desktop_entry.launch_command() == [str(python)]  # a bundle: its own executable
+
+
 def test_install_writes_a_valid_entry_and_every_icon(tmp_path):
     command = [str(tmp_path / "my apps" / "opserv-desktop")]  # a space, so Exec needs quoting
     written = desktop_entry.install(home=tmp_path / "share", command=command)
