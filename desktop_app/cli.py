@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="gather the default set into the history, no window")
     parser.add_argument("--duration", type=float, metavar="SECONDS",
                         help="with --headless: stop after this many seconds (default: until Ctrl+C)")
+    parser.add_argument("--metrics-listen", metavar="HOST:PORT", nargs="?", const="127.0.0.1:9464",
+                        help="with --headless: serve the gathered series to Prometheus on this address "
+                             "(default 127.0.0.1:9464; give an address to listen beyond this machine)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--install-desktop-entry", action="store_true",
                         help="add the app to your desktop menu (desktop file and icons in your XDG data folder)")
@@ -99,16 +102,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.end is not None and args.end <= args.start:
             parser.error("--to must be later than --from")
         return run_export(args)
+    if args.metrics_listen is not None and not args.headless:
+        parser.error("--metrics-listen goes with --headless (in the window: Edit > Preferences)")
     if args.headless:
-        return run_headless(args.db, args.duration)
+        return run_headless(args.db, args.duration, args.metrics_listen)
     from desktop_app.ui.app import run_gui  # Qt is imported only for the window
 
     return run_gui(args.db)
 
 
-def run_headless(db: Path | None, duration: float | None) -> int:
+def run_headless(db: Path | None, duration: float | None, metrics_listen: str | None = None) -> int:
     """Gather the default set until `duration` passes or SIGINT/SIGTERM; flush and return 0."""
     from desktop_app import gathering
+
+    server = None
+    if metrics_listen is not None:
+        from desktop_app.prometheus.exporter import MetricsServer
+
+        try:
+            server = MetricsServer(metrics_listen)
+        except (OSError, ValueError) as exc:
+            log.error("%s", exc)
+            return 1
 
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -117,10 +132,14 @@ def run_headless(db: Path | None, duration: float | None) -> int:
         handle = gathering.start(db_path=db)
     except (OSError, sqlite3.Error, RuntimeError) as exc:  # a folder, a foreign file, a newer schema
         log.error("cannot open the history %s: %s", db or "in the data folder", exc)
+        if server is not None:
+            server.close()
         return 1
     log.info("gathering headless into %s", handle.history.path)
     done.wait(duration)
     handle.stop()
+    if server is not None:
+        server.close()
     log.info("stopped after %d measurements", handle.gatherer.measured)
     return 0
 

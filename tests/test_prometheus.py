@@ -1,7 +1,10 @@
 """Prometheus: our endpoint scraped by a real Prometheus server, and read back through the client."""
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -14,6 +17,7 @@ from desktop_app.prometheus.client import PrometheusClient, PrometheusError, quo
 from desktop_app.prometheus.exporter import MetricsServer, parse_listen
 from tests.conftest import free_port, wait_for
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEMORY = SeriesKey("memory", None, "usage")
 CPU = SeriesKey("cpu", "0", "usage")
 
@@ -81,3 +85,32 @@ def test_every_numeric_metric_has_a_distinct_prometheus_name():
     names = [pm.name for pm in PROM_METRICS.values()]
     assert len(names) == len(set(names))
     assert PROM_METRICS[("network", "receivepersec")].name == "opserv_network_receive_bytes_per_second"
+
+
+def test_headless_metrics_listen_serves_the_default_set(tmp_path):
+    """`opserv-desktop --headless --metrics-listen ADDR`: what a Prometheus scrape config points at."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "--headless", "--db", str(tmp_path / "h.sqlite3"),
+                             "--metrics-listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_for(lambda: b'opserv_cpu_usage_percent{cpu="0"}' in urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/metrics", timeout=1).read(), what="the headless endpoint")
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        assert "opserv_network_receive_bytes_per_second{interface=" in text
+        assert 'opserv_partition_usage_percent{mountpoint="/"}' in text
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+
+
+def test_metrics_listen_on_an_address_in_use_exits_with_a_clear_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        done = subprocess.run([sys.executable, "-m", "desktop_app", "--headless", "--duration", "1", "--db",
+                               str(tmp_path / "h.sqlite3"), "--metrics-listen", address],
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert f"cannot serve metrics on {address}" in done.stderr and "Traceback" not in done.stderr
