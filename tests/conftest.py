@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -42,6 +43,20 @@ def no_leftover_threads():
         t.join(2)
     still = [t.name for t in leftover if t.is_alive()]
     assert not still, f"test left threads running: {still}"
+
+
+@pytest.fixture
+def child():
+    """A real process that sleeps; yielded once its interpreter is up."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
 
 
 @pytest.fixture

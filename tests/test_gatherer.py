@@ -4,8 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 
@@ -506,20 +504,6 @@ def test_stopping_twice_does_not_stop_the_next_gatherer(db_path, tmp_path):
         assert second.alive
     finally:
         second.stop()
-
-
-@pytest.fixture
-def child():
-    """A real process that sleeps; yielded once its interpreter is up."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline() == "ready\n"
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
 def test_an_exited_process_stops_its_rate_and_is_logged_once(gatherer, child, caplog):
