@@ -22,9 +22,10 @@ class MetricSpec:
     component: str
     name: str
     label: str
-    unit: str  # "%", "bytes", "bytes/s", "MHz", "degC", "" for text and lists
+    unit: str  # "%", "bytes", "bytes/s", "MHz", "degC", "rpm", "" for text and lists
     kind: Kind = Kind.NUMBER
     default_rate_ms: int = 1000  # 0: not gathered unless asked for
+    recorded: bool = True  # False: live only, never written to the history (a whole table per tick)
 
     @property
     def is_numeric(self) -> bool:
@@ -62,6 +63,9 @@ COMPONENTS: dict[str, ComponentSpec] = {
         ComponentSpec("partition", "Partition", "mountpoint", list_metric="partitions"),
         ComponentSpec("process", "Process", "pid", list_metric="processes"),
         ComponentSpec("network", "Network", "interface", list_metric="networks"),
+        ComponentSpec("thermal", "Temperature sensor", "sensor name", list_metric="thermals"),
+        ComponentSpec("fan", "Fan", "fan name", list_metric="fans"),
+        ComponentSpec("battery", "Battery", "battery index", list_metric="batteries"),
         ComponentSpec("system", "System", None),
     )
 }
@@ -102,6 +106,10 @@ METRICS: dict[tuple[str, str], MetricSpec] = {
         MetricSpec("network", "receivepersec", "Received", "bytes/s", _N, RATE_FAST),
         MetricSpec("network", "transmitpersec", "Sent", "bytes/s", _N, RATE_FAST),
         MetricSpec("network", "info", "Interface", "", _T, RATE_OFF),
+        MetricSpec("thermal", "temperature", "Temperature", "degC", _N, RATE_SLOW),
+        MetricSpec("fan", "speed", "Fan speed", "rpm", _N, RATE_SLOW),
+        MetricSpec("battery", "charge", "Battery charge", "%", _N, RATE_SLOW),
+        MetricSpec("battery", "status", "Battery status", "", _T, RATE_OFF),
         MetricSpec("system", "cpus", "CPUs", "", _L, RATE_SLOW),
         MetricSpec("system", "cpucores", "CPU cores", "", _L, RATE_SLOW),
         MetricSpec("system", "gpus", "GPUs", "", _L, RATE_SLOW),
@@ -109,6 +117,12 @@ METRICS: dict[tuple[str, str], MetricSpec] = {
         MetricSpec("system", "processes", "Processes", "", _L, RATE_OFF),
         MetricSpec("system", "networks", "Network interfaces", "", _L, RATE_SLOW),
         MetricSpec("system", "disks", "Disks", "", _L, RATE_SLOW),
+        # Off by default, so headless gathers no sensors and its default set stays what the Overview shows.
+        MetricSpec("system", "thermals", "Temperature sensors", "", _L, RATE_OFF),
+        MetricSpec("system", "fans", "Fans", "", _L, RATE_OFF),
+        MetricSpec("system", "batteries", "Batteries", "", _L, RATE_OFF),
+        # One row per process (see sources/process_table.py): shown live, too big to keep every tick.
+        MetricSpec("system", "processtable", "Process table", "", _L, RATE_OFF, recorded=False),
     )
 }
 

@@ -26,11 +26,17 @@ SPEC: dict[str, dict[str, tuple[str, Kind]]] = {
     "network": {"receivepersec": ("bytes/s", Kind.NUMBER), "transmitpersec": ("bytes/s", Kind.NUMBER),
                 "info": ("", Kind.TEXT)},
     "system": {m: ("", Kind.LIST) for m in ("cpus", "cpucores", "gpus", "partitions", "processes",
-                                             "networks", "disks")},
+                                             "networks", "disks", "thermals", "fans", "batteries",
+                                             "processtable")},
+    # Issue 7: the Sensors page.
+    "thermal": {"temperature": ("degC", Kind.NUMBER)},
+    "fan": {"speed": ("rpm", Kind.NUMBER)},
+    "battery": {"charge": ("%", Kind.NUMBER), "status": ("", Kind.TEXT)},
 }
 # Which components take args, and the default when the caller passes none (issue table, "args").
 ARGS = {"cpu": "0", "cpucore": None, "gpu": None, "memory": "-", "disk": None, "partition": None,
-        "process": None, "network": None, "system": "-"}  # "-": takes no args
+        "process": None, "network": None, "system": "-", "thermal": None, "fan": None,
+        "battery": None}  # "-": takes no args
 
 
 def test_catalog_has_exactly_the_components_and_metrics_of_the_spec():

@@ -245,7 +245,7 @@ class Gatherer:
         measurement = {"timestamp": now_ms(), "value": value}
         self._data.set(key, measurement)
         self._queues.put(key, dict(measurement))  # a consumer editing its item cannot alter the last value
-        if self._history is not None:
+        if self._history is not None and key.spec.recorded:
             self._history.append(key, measurement["timestamp"], value)
         with self._lock:  # source threads publish concurrently
             self.measured += 1

@@ -77,7 +77,7 @@ def default_sources() -> list[Source]:
     """Every source that can run on this machine, psutil ones first."""
     import psutil
 
-    from desktop_app.gathering.sources import cpu, disk, gpu, memory, network, process, system
+    from desktop_app.gathering.sources import cpu, disk, gpu, memory, network, process, process_table, sensors, system
 
     found: list[Source] = [
         cpu.CpuSource(psutil),
@@ -86,6 +86,8 @@ def default_sources() -> list[Source]:
         disk.PartitionSource(psutil),
         network.NetworkSource(psutil),
         process.ProcessSource(psutil),
+        process_table.ProcessTableSource(psutil),
+        sensors.SensorsSource(psutil),
     ]
     gpus = gpu.NvmlSource.open()
     found.append(gpus)

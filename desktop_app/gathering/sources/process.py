@@ -7,6 +7,11 @@ from desktop_app.gathering.sources import Gone, Priming, Unavailable
 from desktop_app.measurement import SeriesKey
 
 
+def ended_message(pid: str) -> str:
+    """What a series of an exited process reports (the UI tells "ended" from "not available" by it)."""
+    return f"process {pid} has ended"
+
+
 class ProcessSource:
     serves = frozenset(("process", m) for m in ("cpuusage", "memusage", "name"))
 
@@ -36,6 +41,6 @@ class ProcessSource:
             return proc.name()
         except ps.NoSuchProcess as exc:
             self._procs.pop(slot, None)
-            raise Gone(f"process {key.args} has ended") from exc
+            raise Gone(ended_message(key.args)) from exc
         except ps.AccessDenied as exc:
             raise Unavailable(f"access to process {key.args} is denied") from exc
