@@ -71,10 +71,17 @@ class Bridge(QObject):
                 if self._history is not None and not self._stopped:
                     self._loader.submit(self._load_history, key)
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        for subscribers in self._subscribers.values():
+    def unsubscribe(self, subscriber: Subscriber, drop_buffers: bool = False) -> None:
+        """Stop feeding `subscriber`. A series nobody else follows is no longer drained; with
+        `drop_buffers` its buffer is freed as well (a process's series: 640 KB each, never shown again)."""
+        for key, subscribers in list(self._subscribers.items()):
             if subscriber in subscribers:
                 subscribers.remove(subscriber)
+                if not subscribers:
+                    del self._subscribers[key]
+                    self._keys.discard(key)
+                    if drop_buffers:
+                        self.buffers.pop(key, None)
 
     def drain(self) -> None:
         batch = self._hub.drain(self._keys)
@@ -86,7 +93,7 @@ class Bridge(QObject):
             buffer = self.buffers.get(key)
             if buffer is not None:
                 buffer.extend([m["timestamp"] / 1000.0 for m in items], [m["value"] for m in items])
-            for sub in self._subscribers[key]:
+            for sub in self._subscribers.get(key, ()):
                 sub.on_measurements(key, items)
                 touched[id(sub)] = sub
         for sub in touched.values():
@@ -124,7 +131,10 @@ class Bridge(QObject):
             widget.show_history(key, rows)
 
     def _on_prefilled(self, key: SeriesKey, t: np.ndarray, v: np.ndarray) -> None:
-        self.buffers[key].merge_older(t, v)
-        for sub in self._subscribers[key]:
+        buffer = self.buffers.get(key)
+        if buffer is None:  # dropped while the history was read
+            return
+        buffer.merge_older(t, v)
+        for sub in self._subscribers.get(key, ()):
             sub.redraw()
 

@@ -24,19 +24,24 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
 from desktop_app import __version__, queue_manager
 from desktop_app.catalog import RATE_SLOW
+from desktop_app.gathering.sources.process import ended_message
+from desktop_app.gathering.sources.process_table import NAME, PID
 from desktop_app.measurement import Measurement, SeriesKey
 from desktop_app.storage.history import RAW_DAYS, ROLLUP_DAYS, HistoryWriter
 from desktop_app.ui.bridge import Bridge
 from desktop_app.ui.export_dialog import ExportDialog
 from desktop_app.ui.gatherer_thread import GathererThread
+from desktop_app.ui.gui_gc import GuiThreadCollector
 from desktop_app.ui.metric_widget import WINDOWS_S, MetricWidget, WidgetSpec
-from desktop_app.ui.pages import LIST_METRICS, PAGES
+from desktop_app.ui.pages import LIST_METRICS, NONE_FOUND, PAGES, PROCESSES, SIDEBAR
 from desktop_app.ui.preferences_dialog import PreferencesDialog
+from desktop_app.ui.processes_page import DEFAULT_RATE_MS, TABLE, TABLE_ID, ProcessesPage
 from desktop_app.ui.rate_book import RateBook
 from desktop_app.units import format_value
 
@@ -54,12 +59,24 @@ class Page(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QScrollArea.Shape.NoFrame)
         body = QWidget()
-        self.grid = QGridLayout(body)
+        self._column = QVBoxLayout(body)
+        self._column.setContentsMargins(0, 0, 0, 0)
+        self.empty = QLabel("Waiting for the first measurements…", objectName=f"empty:{name}")
+        self.empty.setWordWrap(True)
+        self._column.addWidget(self.empty)
+        self.grid = QGridLayout()
         self.grid.setSpacing(8)
+        self._column.addLayout(self.grid, 1)
         self.setWidget(body)
         self.widgets: dict[str, MetricWidget] = {}
-        self.empty = QLabel("Waiting for the first measurements…")
-        self.grid.addWidget(self.empty, 0, 0)
+
+    def show_none_found(self, found: bool) -> None:
+        """Say plainly that this machine has nothing for the page (no GPU, no sensors), or hide that."""
+        title, detail = NONE_FOUND[self.name]
+        self.empty.setText(f"<p style='font-size: 15pt'>{title}</p><p style='color: gray'>{detail}</p>")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setVisible(not found)
+        self._column.setStretchFactor(self.empty, 0 if found else 1)  # centred in the page when alone
 
     def add(self, widget: MetricWidget) -> None:
         self.empty.hide()
@@ -73,6 +90,11 @@ class Page(QScrollArea):
         self.grid.replaceWidget(old, widget)
         self.widgets[widget.spec.id] = widget
         old.deleteLater()
+
+
+def _ended(key: SeriesKey, message: str) -> bool:
+    """Whether a problem says the series' process has exited (final), not that it is unreadable now."""
+    return key.component == "process" and message == ended_message(key.args)
 
 
 class _ListWatcher:
@@ -107,18 +129,19 @@ class MainWindow(QMainWindow):
         self._problems: dict[SeriesKey, str] = {}
         self._last_received = 0
         self._started = False
+        self._collector = GuiThreadCollector(self)
 
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setFixedWidth(130)
         self.stack = QStackedWidget()
-        self.pages: dict[str, Page] = {}
-        for name in PAGES:
-            page = self.pages[name] = Page(name)
+        self.processes = self._make_processes_page()
+        self.pages: dict[str, Page | ProcessesPage] = {}
+        for name in SIDEBAR:
+            page = self.pages[name] = self.processes if name == PROCESSES else Page(name)
             self.stack.addWidget(page)
             self.sidebar.addItem(name)
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
-        self._set_page_visible("GPU", False)
         central = QWidget()
         row = QHBoxLayout(central)
         row.setContentsMargins(4, 4, 4, 4)
@@ -158,7 +181,7 @@ class MainWindow(QMainWindow):
         for label, seconds in WINDOWS_S.items():
             windows.addAction(label, lambda s=seconds: self.set_time_window(s))
         pages = view.addMenu("&Pages")
-        for i, name in enumerate(PAGES):
+        for i, name in enumerate(SIDEBAR):
             action = pages.addAction(name, lambda i=i: self.sidebar.setCurrentRow(i))
             action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
         theme = view.addMenu("T&heme")
@@ -228,6 +251,7 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """Start gathering and draining; ask for the system lists, which create the widgets."""
+        self._collector.start()  # before any thread: from now on cycles are collected here only
         self.gatherer_thread.start()
         self.bridge.start()
         self._status_timer.start()
@@ -235,6 +259,7 @@ class MainWindow(QMainWindow):
         keys = [SeriesKey("system", None, m) for m in LIST_METRICS]
         self.bridge.subscribe(watcher, keys)
         self.rate_book.set("window.lists", keys, RATE_SLOW)  # re-read: new or vanished devices show up
+        self.bridge.subscribe(self.processes, [TABLE])
 
     def closeEvent(self, event) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -243,6 +268,7 @@ class MainWindow(QMainWindow):
         self._status_timer.stop()
         self.bridge.stop()
         self.gatherer_thread.stop()
+        self._collector.stop()
         super().closeEvent(event)
 
     def _restore_window(self) -> None:
@@ -270,7 +296,8 @@ class MainWindow(QMainWindow):
                     page.replace(self._make_widget(spec))
             for spec_id, widget in page.widgets.items():
                 widget.set_present(spec_id in specs)
-        self._set_page_visible("GPU", bool(self.lists.get("gpus")))
+            if name in NONE_FOUND:
+                page.show_none_found(bool(specs))
 
     def _make_widget(self, spec: WidgetSpec) -> MetricWidget:
         prefix = f"widgets/{spec.id}"
@@ -287,28 +314,51 @@ class MainWindow(QMainWindow):
         for key in spec.keys:
             self.widgets_by_key[key].append(widget)
             if key in self._problems:
-                widget.set_problem(key, self._problems[key])
+                widget.set_problem(key, self._problems[key], _ended(key, self._problems[key]))
         self.rate_book.set(spec.id, spec.keys, rate)
         if spec.info is not None:
             queue_manager.requestData(spec.info.component, spec.info.metric, spec.info.args)
         widget.set_dark(self._dark)
         return widget
 
-    def _forget_widget(self, widget: MetricWidget) -> None:
+    def _forget_widget(self, widget: MetricWidget, drop_buffers: bool = False) -> None:
         self.rate_book.release(widget.spec.id)
-        self.bridge.unsubscribe(widget)
+        self.bridge.unsubscribe(widget, drop_buffers)
         for key in widget.spec.keys:
             self.widgets_by_key[key].remove(widget)
+            if not self.widgets_by_key[key]:
+                del self.widgets_by_key[key]
 
-    def _set_page_visible(self, name: str, visible: bool) -> None:
-        self.sidebar.item(list(PAGES).index(name)).setHidden(not visible)
+    # -- the Processes page ----------------------------------------------------------------------
+    def _make_processes_page(self) -> ProcessesPage:
+        prefix = f"widgets/{TABLE_ID}"
+        page = ProcessesPage(PROCESSES, int(self.settings.value(f"{prefix}/rate", DEFAULT_RATE_MS)))
+        page.refresh_requested.connect(lambda: queue_manager.requestData(TABLE.component, TABLE.metric))
+        page.rate_changed.connect(lambda ms: self.settings.setValue(f"{prefix}/rate", ms))
+        page.gathering_changed.connect(lambda ms: self.rate_book.set(TABLE_ID, [TABLE], ms))
+        page.process_selected.connect(self._on_process_selected)
+        page.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        return page
+
+    def _on_process_selected(self, row: list) -> None:
+        """Plot the chosen process; the previous one's series stop being gathered and their buffers go."""
+        for old in self.processes.widgets.values():
+            self._forget_widget(old, drop_buffers=True)
+            for key in old.spec.keys:
+                self._problems.pop(key, None)
+        pid, name = str(row[PID]), row[NAME]
+        specs = (WidgetSpec("processes.cpu", f"CPU · {name}", ((SeriesKey("process", pid, "cpuusage"), "CPU"),)),
+                 WidgetSpec("processes.memory", f"Memory · {name}", ((SeriesKey("process", pid, "memusage"), "RSS"),)))
+        self.processes.show_process(row, [self._make_widget(spec) for spec in specs])
 
     # -- intents from widgets ----------------------------------------------------------------
     def refresh(self, widget: MetricWidget) -> None:
-        for key in widget.spec.keys:
+        for key in widget.spec.keys + ([widget.spec.info] if widget.spec.info else []):
             queue_manager.requestData(key.component, key.metric, key.args)
 
     def refresh_visible(self) -> None:
+        if self.stack.currentWidget() is self.processes:
+            self.processes.refresh_requested.emit()
         for widget in self.stack.currentWidget().widgets.values():
             if widget.isVisible() and widget.isEnabled():
                 self.refresh(widget)
@@ -331,8 +381,11 @@ class MainWindow(QMainWindow):
             self._problems[key] = message
         else:
             self._problems.pop(key, None)
+        ended = _ended(key, message)
         for widget in self.widgets_by_key.get(key, []):
-            widget.set_problem(key, message)
+            widget.set_problem(key, message, ended)
+            if ended and widget.ended:
+                self.rate_book.release(widget.spec.id)  # the gatherer has dropped it; the status bar should too
 
     def _update_status(self) -> None:
         received = self.bridge.received

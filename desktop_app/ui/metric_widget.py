@@ -35,7 +35,15 @@ DEFAULT_WINDOW_S = 300
 PALETTE = ("#3b82f6", "#f97316", "#10b981", "#e11d48", "#8b5cf6", "#eab308", "#06b6d4", "#84cc16")
 _AXIS_UNITS = {"bytes": "B", "bytes/s": "B/s", "MHz": "Hz", "degC": "°C"}  # pyqtgraph adds SI prefixes
 _AXIS_SCALE = {"MHz": 1e6}
+_PLAIN_AXIS = {"rpm": "RPM"}  # units an SI prefix would garble ("kRPM")
 HISTORY_DEBOUNCE_MS = 200  # wait for a zoom or pan to settle before asking the history
+
+
+def format_reading(value: object, unit: str) -> str:
+    """format_value, plus the units it leaves bare."""
+    if unit == "rpm" and isinstance(value, (int, float)):
+        return f"{value:,.0f} RPM"
+    return format_value(value, unit)
 
 
 class _Band:
@@ -111,6 +119,9 @@ class MetricWidget(QFrame):
         self._buffers = buffers
         self._scale = _AXIS_SCALE.get(spec.unit, 1.0)
         self._problems: dict[SeriesKey, str] = {}
+        self._ended: set[SeriesKey] = set()  # series of a process that has exited
+        # A process's CPU % adds up over its threads: 250 % is four busy threads, not an error.
+        self._may_pass_100 = any(key.component == "process" for key in spec.keys)
         self._history_asked: tuple[int, int] | None = None
         self._oldest_in_history: float | None = None  # seconds; known once "All" was loaded
         self._history_check = QTimer(self, singleShot=True, interval=HISTORY_DEBOUNCE_MS)
@@ -195,6 +206,8 @@ class MetricWidget(QFrame):
         unit = self.spec.unit
         if unit in _AXIS_UNITS:
             item.setLabel("left", units=_AXIS_UNITS[unit])
+        elif unit in _PLAIN_AXIS:
+            item.setLabel("left", _PLAIN_AXIS[unit])
         if unit == "%":
             plot.setYRange(0, 100, padding=0.02)
         if len(self.spec.curves) > 1:
@@ -262,6 +275,8 @@ class MetricWidget(QFrame):
             self.plot.setXRange(start, now, padding=0)
             if self.spec.unit != "%":
                 self._fit_y(start)
+            elif self._may_pass_100:
+                self._fit_y(start, floor=100.0)
 
     def _window_start(self, now: float) -> float:
         if self.window_s != ALL:
@@ -308,7 +323,7 @@ class MetricWidget(QFrame):
         super().showEvent(event)
         self.redraw()
 
-    def _fit_y(self, since: float) -> None:
+    def _fit_y(self, since: float, floor: float = 0.0) -> None:
         top = 0.0
         for buffer in self._live_buffers():
             t, v = buffer.view()
@@ -319,6 +334,9 @@ class MetricWidget(QFrame):
         for band in self.bands.values():
             if band.visible:
                 top = max(top, float(np.nanmax(band.high.getData()[1])))
+        if floor and top <= floor:
+            self.plot.setYRange(0, floor, padding=0.02)
+            return
         self.plot.setYRange(0, top * 1.1 or 1.0, padding=0)
 
     def _update_value(self) -> None:
@@ -327,20 +345,41 @@ class MetricWidget(QFrame):
             buffer = self._buffers.get(key)
             last = buffer.last() if buffer is not None else None
             if last is not None:
-                text = format_value(last[1], self.spec.unit)
+                text = format_reading(last[1], self.spec.unit)
                 parts.append(f"{label} {text}" if len(self.spec.curves) > 1 else text)
         self.value.setText("  ".join(parts) or "–")
 
     # -- state shown to the user -------------------------------------------------------------
-    def set_problem(self, key: SeriesKey, message: str) -> None:
-        """Say a series is not available (message), or that it is again ("")."""
+    def set_problem(self, key: SeriesKey, message: str, ended: bool = False) -> None:
+        """Say a series is not available (message), or that it is again (""). `ended`: the message
+        says its process has exited, which no refresh will undo."""
         if message:
             self._problems[key] = message
         else:
             self._problems.pop(key, None)
-        text = "; ".join(sorted(set(self._problems.values())))
-        self.status.setText(f"Not available: {text}" if text else "")
-        self.status.setVisible(bool(text))
+        if ended and message:
+            self._ended.add(key)
+        else:
+            self._ended.discard(key)
+        self._show_state()
+
+    @property
+    def ended(self) -> bool:
+        return bool(self._ended) and self._ended >= set(self.spec.keys)
+
+    def _show_state(self) -> None:
+        ended = self.ended
+        if ended:
+            self.status.setText("Process ended")
+            self.status.setStyleSheet("color: #dc2626; font-weight: bold")
+        else:
+            text = "; ".join(sorted(set(self._problems.values())))
+            self.status.setText(f"Not available: {text}" if text else "")
+            self.status.setStyleSheet("color: #d97706")
+        self.status.setVisible(bool(self.status.text()))
+        self.title.setText(f"<b>{self.spec.title}</b>" + (" (ended)" if ended else ""))
+        for control in (self.refresh_button, self.rate_slider):
+            control.setEnabled(not ended)  # nothing left to measure
 
     def set_present(self, present: bool) -> None:
         """Grey the widget out when its device or interface has vanished; back when it returns."""
@@ -376,6 +415,6 @@ class MetricWidget(QFrame):
             if i > 0 and abs(t[i - 1] - x) < abs(t[i] - x):
                 i -= 1
             stamp = time.strftime("%H:%M:%S", time.localtime(t[i]))
-            parts.append(f"{label} {format_value(v[i], self.spec.unit)}")
+            parts.append(f"{label} {format_reading(v[i], self.spec.unit)}")
         if parts:
             self.cursor.setText(f"{stamp}  " + "  ".join(parts))

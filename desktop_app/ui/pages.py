@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from desktop_app.gathering.sources.sensors import split_sensor
 from desktop_app.measurement import SeriesKey
 from desktop_app.ui.metric_widget import WidgetSpec
 
@@ -103,6 +104,29 @@ def gpu(lists: Lists) -> list[WidgetSpec]:
     return specs
 
 
+def _by_chip(names: list[str]) -> dict[str, list[str]]:
+    """Sensor names ("coretemp/Core 0") grouped by chip, in the order the list gives them."""
+    chips: dict[str, list[str]] = {}
+    for name in names:
+        chips.setdefault(split_sensor(name)[0], []).append(name)
+    return chips
+
+
+def sensors(lists: Lists) -> list[WidgetSpec]:
+    """One widget per sensor group: a chip's temperatures, a chip's fans, the battery."""
+    specs = []
+    for chip, names in _by_chip(lists.get("thermals", [])).items():
+        specs.append(WidgetSpec(f"sensors.temperature.{chip}", f"Temperatures: {chip}",
+                                tuple((K("thermal", n, "temperature"), split_sensor(n)[1]) for n in names)))
+    for chip, names in _by_chip(lists.get("fans", [])).items():
+        specs.append(WidgetSpec(f"sensors.fans.{chip}", f"Fans: {chip}",
+                                tuple((K("fan", n, "speed"), split_sensor(n)[1]) for n in names)))
+    for b in lists.get("batteries", []):
+        specs.append(WidgetSpec(f"sensors.battery.{b}", "Battery" if b == "0" else f"Battery {b}",
+                                ((K("battery", b, "charge"), "charge"),), info=K("battery", b, "status")))
+    return specs
+
+
 PAGES: dict[str, Callable[[Lists], list[WidgetSpec]]] = {
     "Overview": overview,
     "CPU": cpu,
@@ -110,5 +134,16 @@ PAGES: dict[str, Callable[[Lists], list[WidgetSpec]]] = {
     "Network": network,
     "Disks": disks,
     "GPU": gpu,
+    "Sensors": sensors,
 }
-LIST_METRICS = ("cpus", "cpucores", "gpus", "partitions", "networks", "disks")
+PROCESSES = "Processes"  # the table page: not a grid of widgets built from the lists
+SIDEBAR = (*PAGES, PROCESSES)  # new pages go last: the saved page index of earlier versions keeps its meaning
+LIST_METRICS = ("cpus", "cpucores", "gpus", "partitions", "networks", "disks", "thermals", "fans", "batteries")
+# What a page says when this machine has nothing for it to show.
+NONE_FOUND = {
+    "GPU": ("No supported GPU found",
+            "OpServ reads NVIDIA GPUs through NVML: it needs the NVIDIA driver and the optional "
+            "<tt>gpu</tt> extra (<tt>pip install \"opserv-desktop[gpu]\"</tt>)."),
+    "Sensors": ("No temperature, fan or battery sensors found on this machine",
+                "The operating system exposes none (as in most virtual machines)."),
+}
