@@ -341,8 +341,9 @@ class HistoryReader:
                 "WHERE k.component = ? AND k.args = ? AND k.metric = ? AND s.ts >= ? AND s.ts < ? ORDER BY s.ts",
                 (key.component, key.args or "", key.metric, start_ms, end_ms),
             )
-            for ts, value in rows:
-                yield ts, decode(key, value)
+            if key.spec.kind is Kind.LIST:
+                rows = ((ts, json.loads(value)) for ts, value in rows)
+            yield from rows
 
     def count(self, keys: Iterable[SeriesKey], start_ms: int = 0, end_ms: int = 2**62) -> int:
         """How many raw measurements `keys` have in [start_ms, end_ms)."""
