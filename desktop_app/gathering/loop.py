@@ -222,6 +222,7 @@ class Gatherer:
         try:
             if source is None:
                 raise Unavailable(f"no source for {key.component} {key.metric} on this machine")
+            taken_ms = now_ms()  # the time of the reading, not of its publishing
             value = source.read(key, self._clock())
         except Priming:
             return PRIMING
@@ -237,12 +238,12 @@ class Gatherer:
         if value is None:
             self._problem(key, f"{key.spec.label} is not exposed by this machine")
             return None
-        self.publish(key, value)
+        self.publish(key, value, taken_ms)
         return None
 
-    def publish(self, key: SeriesKey, value: Any) -> None:
+    def publish(self, key: SeriesKey, value: Any, timestamp_ms: int | None = None) -> None:
         """Send one measurement to data_manager, queue_manager and the history, in that order."""
-        measurement = {"timestamp": now_ms(), "value": value}
+        measurement = {"timestamp": now_ms() if timestamp_ms is None else timestamp_ms, "value": value}
         self._data.set(key, measurement)
         self._queues.put(key, dict(measurement))  # a consumer editing its item cannot alter the last value
         if self._history is not None and key.spec.recorded:
