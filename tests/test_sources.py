@@ -257,20 +257,6 @@ def test_network_rate_is_bytes_over_the_measured_interval():
     assert rate * (t1 - t0) >= payload * 0.99
 
 
-@pytest.fixture
-def child():
-    """A real process that sleeps; yielded once its interpreter is up."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline() == "ready\n"
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-
-
 def test_process_metrics_of_a_real_child_then_gone_once_it_exits(child):
     src = ProcessSource(psutil)
     pid = str(child.pid)

@@ -5,6 +5,7 @@ window wires those to the gatherer. The bridge calls `on_measurements` and `redr
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,15 @@ _AXIS_UNITS = {"bytes": "B", "bytes/s": "B/s", "MHz": "Hz", "degC": "°C"}  # py
 _AXIS_SCALE = {"MHz": 1e6}
 _PLAIN_AXIS = {"rpm": "RPM"}  # units an SI prefix would garble ("kRPM")
 HISTORY_DEBOUNCE_MS = 200  # wait for a zoom or pan to settle before asking the history
+SCROLL_HEADROOM = 0.05  # the time axis moves in steps of this part of the window
+
+
+def nice_ceiling(value: float) -> float:
+    """The next of 1, 2, 2.5, 5 x 10^n at or above value: a y range that changes rarely."""
+    if value <= 0 or not math.isfinite(value):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value)
 
 
 def format_reading(value: object, unit: str) -> str:
@@ -199,7 +209,6 @@ class MetricWidget(QFrame):
         plot.setObjectName(f"plot:{self.spec.id}")
         plot.setMinimumHeight(140)
         plot.setMenuEnabled(True)
-        plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setMouseEnabled(x=True, y=False)
         plot.hideButtons()
         item = plot.getPlotItem()
@@ -215,8 +224,8 @@ class MetricWidget(QFrame):
         self.curves: dict[SeriesKey, pg.PlotDataItem] = {}
         self.bands: dict[SeriesKey, _Band] = {}  # history past the live buffer: average and min-max
         for i, (key, label) in enumerate(self.spec.curves):
-            width = 2 if i == 0 else 1
-            curve = plot.plot(name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=width))
+            # Width 1 and no antialiasing: a wide antialiased pen costs ~100x to paint a jagged curve.
+            curve = plot.plot(name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=1))
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
             self.curves[key] = curve
@@ -272,11 +281,22 @@ class MetricWidget(QFrame):
         if not self.paused:
             now = time.time()
             start = self._window_start(now)
-            self.plot.setXRange(start, now, padding=0)
+            self._scroll(start, now)
             if self.spec.unit != "%":
                 self._fit_y(start)
             elif self._may_pass_100:
                 self._fit_y(start, floor=100.0)
+
+    def _scroll(self, start: float, now: float) -> None:
+        """Keep `now` in view, moving the time axis in steps of a twentieth of the window.
+
+        Moving it a pixel per new point would rebuild and repaint both axes on every tick, which
+        costs more than the curves; in steps, most ticks repaint only the curves."""
+        x0, x1 = self.plot.getPlotItem().getViewBox().viewRange()[0]
+        headroom = (now - start) * SCROLL_HEADROOM
+        if now <= x1 and abs((x1 - x0) - (now + headroom - start)) < 1e-6 * (x1 - x0):
+            return  # now is still in view, and the window is the same
+        self.plot.setXRange(start, now + headroom, padding=0)
 
     def _window_start(self, now: float) -> float:
         if self.window_s != ALL:
@@ -334,10 +354,9 @@ class MetricWidget(QFrame):
         for band in self.bands.values():
             if band.visible:
                 top = max(top, float(np.nanmax(band.high.getData()[1])))
-        if floor and top <= floor:
-            self.plot.setYRange(0, floor, padding=0.02)
-            return
-        self.plot.setYRange(0, top * 1.1 or 1.0, padding=0)
+        top = floor * 1.02 if floor and top <= floor else nice_ceiling(top * 1.05)
+        if self.plot.getPlotItem().getViewBox().viewRange()[1] != [0, top]:  # rebuild the axis only on a change
+            self.plot.setYRange(0, top, padding=0)
 
     def _update_value(self) -> None:
         parts = []
