@@ -1,7 +1,9 @@
 """Per-series FIFO queues and the control channel to the gatherer (the seed's queue_manager API).
 
-Thread-safe. Queues are bounded and drop their oldest measurement when full, so a series that
-nobody reads cannot grow memory without bound; `drops()` counts what was dropped.
+Thread-safe. A series' queue opens the first time anyone asks for that series through this
+API (read, put, requestData, setGatheringRate) or subscribes to it; the gatherer fills only open
+queues, so the headless default set, which nobody reads, costs no queue memory. Queues are
+bounded and drop their oldest measurement when full; `drops()` counts what was dropped.
 """
 from __future__ import annotations
 
@@ -60,10 +62,21 @@ class QueueHub:
             q = self._queues[key] = _SeriesQueue(self.maxsize, self._lock)
         return q
 
-    def put(self, key: SeriesKey, measurement: Measurement) -> None:
-        """Append an already validated measurement, dropping the oldest if the queue is full."""
+    def open(self, key: SeriesKey) -> None:
+        """Start queueing this series' measurements (if not already)."""
         with self._lock:
-            q = self._queue(key)
+            self._queue(key)
+
+    def put(self, key: SeriesKey, measurement: Measurement, open_queue: bool = True) -> None:
+        """Append an already validated measurement, dropping the oldest if the queue is full.
+
+        With open_queue=False (the gatherer) a series whose queue nobody opened is skipped."""
+        with self._lock:
+            q = self._queues.get(key)
+            if q is None:
+                if not open_queue:
+                    return
+                q = self._queue(key)
             if len(q.items) == self.maxsize:
                 q.drops += 1
             q.items.append(measurement)
@@ -125,13 +138,17 @@ def putMeasurementIntoQueue(component, metric, measurement, args=None) -> None:
 
 def requestData(component, metric, args=None) -> None:
     """Ask the gatherer for one fresh measurement as soon as it can; returns at once."""
-    hub.control.put(Request(series_key(component, metric, args)))
+    key = series_key(component, metric, args)
+    hub.open(key)
+    hub.control.put(Request(key))
 
 
 def setGatheringRate(component, metric, delayms, args=None) -> None:
     """Gather the series every `delayms` ms; 0 stops it, 0 < delayms < 50 clamps to 50."""
     key = series_key(component, metric, args)
-    hub.control.put(SetRate(key, checked_delay(delayms)))
+    delay = checked_delay(delayms)
+    hub.open(key)
+    hub.control.put(SetRate(key, delay))
 
 
 def checked_delay(delayms: object) -> int:

@@ -370,3 +370,19 @@ def test_a_clamped_rate_is_what_the_gatherer_runs():
         clock[0] += g.run_once(clock[0])
     assert g.rates == {SeriesKey("memory", None, "usage"): MIN_RATE_MS}
     assert len(seen) == pytest.approx(1.0 / (MIN_RATE_MS / 1000), abs=1)
+
+
+def test_the_gatherer_fills_only_queues_someone_asked_for(db_path):
+    """The headless default set is gathered for the history, but nobody reads its queues: they stay
+    empty (no memory), while a series asked for through the API is queued."""
+    from desktop_app import gathering
+
+    handle = gathering.start(db_path=db_path)  # the default set
+    try:
+        queue_manager.setGatheringRate("network", "receivepersec", 100, "lo")
+        first = queue_manager.readMeasurementFromQueue("network", "receivepersec", "lo", blocking=True, timeout=5)
+        assert first is not None
+        assert data_manager.getMeasurement("memory", "usage") is not None  # gathered...
+        assert queue_manager.hub.drain({SeriesKey("memory", None, "usage")}) == {}  # ...but not queued
+    finally:
+        handle.stop()

@@ -196,6 +196,7 @@ def test_priming_retries_after_a_tenth_of_a_second():
 
     clock, src = Clock(), FakeSource(behave={CPU: first_primes})
     data, queues = DataStore(), QueueHub()
+    queues.open(CPU)  # as requestData does
     g = make(src, clock, data=data, queues=queues)
     t0 = clock.t
     g.handle(Request(CPU))
@@ -234,11 +235,12 @@ def test_each_measurement_goes_to_data_manager_then_queue_then_history():
     data = DataStore()
 
     class Queues(QueueHub):
-        def put(self, key, measurement):
+        def put(self, key, measurement, open_queue=True):
             at_put.append(data.get(key))
-            super().put(key, measurement)
+            super().put(key, measurement, open_queue)
 
     queues = Queues()
+    queues.open(MEM)  # as requestData does
 
     class History:
         def append(self, key, ts, value):

@@ -48,6 +48,8 @@ def wait_for(condition, timeout=5.0):
 def test_a_hanging_source_stalls_only_its_own_series(monkeypatch):
     monkeypatch.setattr(loop, "HUNG_S", 0.3)
     hub, problems = QueueHub(), {}
+    hub.open(FAST)  # as setGatheringRate does
+    hub.open(SLOW)
     hanging = Hanging()
     g = Gatherer([Fast(), hanging], data=data_manager.DataStore(), queues=hub, isolate_sources=True,
                  on_problem=lambda key, message: problems.__setitem__(key, message))

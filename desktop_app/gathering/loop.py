@@ -245,7 +245,8 @@ class Gatherer:
         """Send one measurement to data_manager, queue_manager and the history, in that order."""
         measurement = {"timestamp": now_ms() if timestamp_ms is None else timestamp_ms, "value": value}
         self._data.set(key, measurement)
-        self._queues.put(key, dict(measurement))  # a consumer editing its item cannot alter the last value
+        # A copy, so a consumer editing its item cannot alter the last value; only into open queues.
+        self._queues.put(key, dict(measurement), open_queue=False)
         if self._history is not None and key.spec.recorded:
             self._history.append(key, measurement["timestamp"], value)
         with self._lock:  # source threads publish concurrently

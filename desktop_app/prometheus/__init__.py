@@ -15,7 +15,7 @@ UNITS = {"%": ("percent", 1.0), "bytes": ("bytes", 1.0), "bytes/s": ("bytes_per_
          "MHz": ("hertz", 1e6), "degC": ("celsius", 1.0), "rpm": ("rpm", 1.0), "s": ("seconds", 1.0)}
 # The label that carries a series' args, per component.
 LABELS = {"cpu": "cpu", "cpucore": "core", "gpu": "gpu", "disk": "device", "partition": "mountpoint",
-          "process": "pid", "network": "interface"}
+          "process": "pid", "network": "interface", "thermal": "sensor", "fan": "fan", "battery": "battery"}
 
 
 @dataclass(frozen=True)

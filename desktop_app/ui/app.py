@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app import __version__
 from desktop_app.resources_path import icon_path
-from desktop_app.storage.history import default_path
+from desktop_app.storage.history import HistoryInUse, default_path
 from desktop_app.ui.main_window import MainWindow
 
 
@@ -28,6 +28,10 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 def run_gui(db_path: Path | None = None) -> int:
     app = make_app()
-    window = MainWindow(db_path or default_path())
+    try:
+        window = MainWindow(db_path or default_path())
+    except HistoryInUse as exc:  # a second instance on the same history: say so, touch nothing
+        QMessageBox.critical(None, "OpServ Desktop is already running", str(exc).capitalize() + ".")
+        return 1
     window.show()
     return app.exec()

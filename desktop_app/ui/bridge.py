@@ -66,6 +66,7 @@ class Bridge(QObject):
         for key in keys:
             self._subscribers[key].append(subscriber)
             self._keys.add(key)
+            self._hub.open(key)
             if key.spec.is_numeric and key not in self.buffers:
                 self.buffers[key] = SeriesBuffer()
                 if self._history is not None and not self._stopped:

@@ -251,6 +251,12 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """Start gathering and draining; ask for the system lists, which create the widgets."""
+        if self.history.moved_aside is not None:
+            notice = QMessageBox(QMessageBox.Icon.Warning, "History was damaged",
+                                 "The history file could not be read, so OpServ Desktop started a new one.\n"
+                                 f"The damaged file was kept as:\n{self.history.moved_aside}", parent=self)
+            notice.setObjectName("history-damaged")
+            notice.open()  # not modal to the app: gathering starts behind it
         self._collector.start()  # before any thread: from now on cycles are collected here only
         self.gatherer_thread.start()
         self.bridge.start()
@@ -388,15 +394,19 @@ class MainWindow(QMainWindow):
                 self.rate_book.release(widget.spec.id)  # the gatherer has dropped it; the status bar should too
 
     def _update_status(self) -> None:
-        received = self.bridge.received
-        per_second = (received - self._last_received) * 1000 / STATUS_INTERVAL_MS
-        self._last_received = received
+        measured = self.gatherer_thread.gatherer.measured
+        per_second = (measured - self._last_received) * 1000 / STATUS_INTERVAL_MS
+        self._last_received = measured
         try:
             size = sum(os.stat(p).st_size for p in (self.db_path, f"{self.db_path}-wal") if os.path.exists(p))
         except OSError:
             size = 0
-        self.status.setText(f"{self.rate_book.gathered()} series gathered · {per_second:.0f} measurements/s"
-                            f" · history {format_value(size, 'bytes')}")
+        text = (f"{self.rate_book.gathered()} series gathered · {per_second:.0f} measurements/s"
+                f" · history {format_value(size, 'bytes')}")
+        if self.history.error:  # disk full, read-only, locked: plots go on, rows wait in memory
+            text = f"⚠ History not written ({self.history.error}); retrying · " + text
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #d97706" if self.history.error else "")
 
     # -- theme -------------------------------------------------------------------------------
     @property
