@@ -33,6 +33,8 @@ from desktop_app.catalog import RATE_SLOW
 from desktop_app.gathering.sources.process import ended_message
 from desktop_app.gathering.sources.process_table import NAME, PID
 from desktop_app.measurement import Measurement, SeriesKey
+from desktop_app.prometheus.client import PrometheusClient
+from desktop_app.prometheus.exporter import MetricsServer
 from desktop_app.storage.history import RAW_DAYS, ROLLUP_DAYS, HistoryWriter
 from desktop_app.ui.bridge import Bridge
 from desktop_app.ui.export_dialog import ExportDialog
@@ -43,6 +45,7 @@ from desktop_app.ui.pages import LIST_METRICS, NONE_FOUND, PAGES, PROCESSES, SID
 from desktop_app.ui.preferences_dialog import PreferencesDialog
 from desktop_app.ui.processes_page import DEFAULT_RATE_MS, TABLE, TABLE_ID, ProcessesPage
 from desktop_app.ui.rate_book import RateBook
+from desktop_app.ui.remote_page import RemotePage
 from desktop_app.units import format_value
 
 STATUS_INTERVAL_MS = 1000
@@ -129,6 +132,8 @@ class MainWindow(QMainWindow):
         self._problems: dict[SeriesKey, str] = {}
         self._last_received = 0
         self._started = False
+        self.remote: RemotePage | None = None  # File > Connect to Prometheus
+        self.metrics_server: MetricsServer | None = None  # Edit > Preferences > serve to Prometheus
         self._collector = GuiThreadCollector(self)
 
         self.sidebar = QListWidget()
@@ -164,6 +169,7 @@ class MainWindow(QMainWindow):
         export = file_menu.addAction("&Export CSV…", self.open_export_dialog)
         export.setShortcut(QKeySequence("Ctrl+E"))
         file_menu.addAction("Export plot as &PNG…", self._on_export_png_triggered)
+        file_menu.addAction("&Connect to Prometheus…", self._on_connect_triggered)
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit", self.close)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))  # StandardKey.Quit is empty on Windows and offscreen
@@ -204,8 +210,51 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def _on_connect_triggered(self) -> None:
+        url, ok = QInputDialog.getText(self, "Connect to Prometheus", "Prometheus server URL:",
+                                       text=str(self.settings.value("remote/url", "http://localhost:9090")))
+        if ok:
+            self.connect_prometheus(url)
+
+    def connect_prometheus(self, url: str) -> RemotePage | None:
+        """Show the hosts a Prometheus server knows on a "Remote" page (replacing an earlier one)."""
+        try:
+            client = PrometheusClient(url)
+        except ValueError as exc:
+            QMessageBox.warning(self, "Connect to Prometheus", str(exc))
+            return None
+        self.settings.setValue("remote/url", client.url)
+        self._close_remote()
+        self.remote = RemotePage(client)
+        self.stack.addWidget(self.remote)
+        self.sidebar.addItem("Remote")
+        self.sidebar.setCurrentRow(self.sidebar.count() - 1)
+        return self.remote
+
+    def _close_remote(self) -> None:
+        if self.remote is not None:
+            self.remote.close_page()
+            self.sidebar.takeItem(self.stack.indexOf(self.remote))
+            self.stack.removeWidget(self.remote)
+            self.remote.deleteLater()
+            self.remote = None
+
+    def serve_metrics(self, listen: str) -> None:
+        """Serve the gathered series to Prometheus on `listen` ("" stops); errors are shown, not raised."""
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
+        self.settings.setValue("prometheus/listen", listen)
+        if listen:
+            try:
+                self.metrics_server = MetricsServer(listen)
+            except (OSError, ValueError) as exc:
+                self.settings.setValue("prometheus/listen", "")
+                QMessageBox.warning(self, "Serve metrics to Prometheus", str(exc))
+
     def open_preferences(self) -> PreferencesDialog:
-        dialog = PreferencesDialog(int(self.history.raw_days), int(self.history.rollup_days), self)
+        listen = "" if self.metrics_server is None else self.metrics_server.address
+        dialog = PreferencesDialog(int(self.history.raw_days), int(self.history.rollup_days), listen, self)
         dialog.accepted.connect(lambda: self._apply_preferences(dialog))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -217,6 +266,9 @@ class MainWindow(QMainWindow):
         self.history.rollup_days = dialog.rollup_days.value()
         self.settings.setValue("history/raw_days", self.history.raw_days)
         self.settings.setValue("history/rollup_days", self.history.rollup_days)
+        current = "" if self.metrics_server is None else self.metrics_server.address
+        if dialog.listen != current:
+            self.serve_metrics(dialog.listen)
 
     def _on_export_png_triggered(self) -> None:
         widgets = [w for w in self.stack.currentWidget().widgets.values() if w.isEnabled()]
@@ -251,6 +303,8 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """Start gathering and draining; ask for the system lists, which create the widgets."""
+        if self.settings.value("prometheus/listen", ""):
+            self.serve_metrics(str(self.settings.value("prometheus/listen")))
         if self.history.moved_aside is not None:
             notice = QMessageBox(QMessageBox.Icon.Warning, "History was damaged",
                                  "The history file could not be read, so OpServ Desktop started a new one.\n"
@@ -268,6 +322,10 @@ class MainWindow(QMainWindow):
         self.bridge.subscribe(self.processes, [TABLE])
 
     def closeEvent(self, event) -> None:
+        self._close_remote()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/page", self.sidebar.currentRow())
         self.settings.sync()
@@ -365,6 +423,10 @@ class MainWindow(QMainWindow):
     def refresh_visible(self) -> None:
         if self.stack.currentWidget() is self.processes:
             self.processes.refresh_requested.emit()
+        if self.stack.currentWidget() is self.remote:
+            for widget in self.remote.widgets.values():
+                self.remote.poll(widget)
+            return
         for widget in self.stack.currentWidget().widgets.values():
             if widget.isVisible() and widget.isEnabled():
                 self.refresh(widget)

@@ -37,3 +37,29 @@ def test_a_server_that_is_down_says_so_in_the_page(qtbot):
         assert page.hosts.count() == 0
     finally:
         page.close_page()
+
+
+def test_file_connect_shows_a_remote_page_beside_the_local_ones(qtbot, open_window, prometheus, agent):
+    window = open_window()
+    page = window.connect_prometheus(prometheus.url)
+    assert window.sidebar.currentItem().text() == "Remote" and window.stack.currentWidget() is page
+    qtbot.waitUntil(lambda: page.hosts.findText(agent.address) >= 0, timeout=30_000)
+    page.hosts.setCurrentText(agent.address)
+    qtbot.waitUntil(lambda: "remote.overview.memory" in page.widgets, timeout=30_000)
+    qtbot.waitUntil(lambda: points(page.widgets["remote.overview.memory"]) > 0, timeout=30_000)
+    window.sidebar.setCurrentRow(0)  # the local host keeps working as before
+    assert window.stack.currentWidget() is window.pages["Overview"]
+
+
+def test_preferences_serve_metrics_from_the_window(qtbot, open_window):
+    import urllib.request
+
+    window = open_window()
+    dialog = window.open_preferences()
+    dialog.serve_metrics.setChecked(True)
+    dialog.metrics_listen.setText(f"127.0.0.1:{free_port()}")
+    dialog.accept()
+    assert window.metrics_server is not None
+    url = f"http://{window.metrics_server.address}/metrics"
+    qtbot.waitUntil(lambda: b"opserv_memory_usage_percent" in urllib.request.urlopen(url, timeout=2).read(),
+                    timeout=10_000)
