@@ -1,0 +1,1 @@
+"""Performance benchmarks (issue 5); not part of the default test run. See README.md."""
