@@ -5,6 +5,7 @@ subprocess by `tests/benchmarks/run.py`, so each starts with a clean queue_manag
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -216,3 +217,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return predicate()
+
+
+def group_parser() -> argparse.ArgumentParser:
+    """The options every benchmark group's process takes from run.py."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path)
+    return parser
+
+
+def emit(payload: list[dict[str, Any]], out: Path | None) -> None:
+    """Hand a group's results to run.py: to `out`, or to stdout when run by hand."""
+    if out:
+        out.write_text(json.dumps(payload, default=str))
+    else:
+        json.dump(payload, sys.stdout, indent=1, default=str)

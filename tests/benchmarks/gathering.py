@@ -5,12 +5,9 @@ temporary SQLite file; timestamps are read back from the real queue_manager queu
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,7 +17,7 @@ from pathlib import Path
 from desktop_app import data_manager, gathering, queue_manager
 from desktop_app.measurement import SeriesKey
 from desktop_app.queue_manager import SetRate
-from tests.benchmarks.common import Load, Result, median, percentile
+from tests.benchmarks.common import Load, Result, emit, group_parser, median, percentile
 
 K = SeriesKey
 
@@ -295,11 +292,8 @@ def ceiling(quick: bool, runs: int) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--runs", type=int, default=3)
+    parser = group_parser()
     parser.add_argument("--only", choices=("precision", "ceiling"))
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     results = []
     if args.only in (None, "precision"):
@@ -307,10 +301,7 @@ def main() -> None:
     if args.only in (None, "ceiling"):
         results += ceiling(args.quick, args.runs)
     payload = [r.to_dict() for r in results]
-    if args.out:
-        args.out.write_text(json.dumps(payload, default=str))
-    else:
-        json.dump(payload, sys.stdout, indent=1, default=str)
+    emit(payload, args.out)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,6 @@ condensed query over 1 M rows of one series (with the writer's roll-ups), and a 
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +11,7 @@ from desktop_app.measurement import SeriesKey
 from desktop_app.storage import history
 from desktop_app.storage.export import ExportRequest, export_csv
 from desktop_app.storage.history import HistoryReader, HistoryWriter
-from tests.benchmarks.common import Load, Result, median
+from tests.benchmarks.common import Load, Result, emit, group_parser, median
 
 KEY = SeriesKey("cpu", "0", "usage")
 INSERT_SERIES = [SeriesKey("cpucore", str(i), "usage") for i in range(20)]
@@ -146,16 +143,10 @@ def run(quick: bool, runs: int) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path)
+    parser = group_parser()
     args = parser.parse_args()
     payload = [r.to_dict() for r in run(args.quick, args.runs)]
-    if args.out:
-        args.out.write_text(json.dumps(payload, default=str))
-    else:
-        json.dump(payload, sys.stdout, indent=1, default=str)
+    emit(payload, args.out)
 
 
 if __name__ == "__main__":

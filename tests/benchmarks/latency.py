@@ -3,8 +3,6 @@ history on), the psutil call's own cost beside it; and click -> point painted in
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import random
 import sys
@@ -15,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from desktop_app import data_manager, gathering, queue_manager
-from tests.benchmarks.common import Load, Result, median, percentile
+from tests.benchmarks.common import Load, Result, emit, group_parser, median, percentile
 
 # (component, metric, args) -> the psutil call that series' source makes for it.
 REQUEST_SERIES = {
@@ -187,11 +185,8 @@ def click_to_paint(quick: bool, runs: int) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--runs", type=int, default=3)
+    parser = group_parser()
     parser.add_argument("--only", choices=("request", "click"))
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     results = []
     if args.only in (None, "request"):
@@ -199,10 +194,7 @@ def main() -> None:
     if args.only in (None, "click"):
         results += click_to_paint(args.quick, args.runs)
     payload = [r.to_dict() for r in results]
-    if args.out:
-        args.out.write_text(json.dumps(payload, default=str))
-    else:
-        json.dump(payload, sys.stdout, indent=1, default=str)
+    emit(payload, args.out)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ Item 5 (--memory) runs the headless process alone for 10 minutes and fits the RS
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import signal
@@ -24,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.benchmarks.common import ROOT, Load, Result, median, peak_rss, subprocess_env
+from tests.benchmarks.common import ROOT, Load, Result, emit, group_parser, median, peak_rss, subprocess_env
 
 GLANCES_VENV = Path(os.environ.get("GLANCES_VENV", "/tmp/glances-venv"))
 MIB = 2**20
@@ -217,13 +215,10 @@ def memory_slope(minutes: float) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--runs", type=int, default=3)
+    parser = group_parser()
     parser.add_argument("--memory", action="store_true", help="also run the 10-minute RSS slope (item 5)")
     parser.add_argument("--memory-minutes", type=float, default=10.0)
     parser.add_argument("--only-memory", action="store_true")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     results = []
     if not args.only_memory:
@@ -231,10 +226,7 @@ def main() -> None:
     if args.memory or args.only_memory:
         results += memory_slope(args.memory_minutes)
     payload = [r.to_dict() for r in results]
-    if args.out:
-        args.out.write_text(json.dumps(payload, default=str))
-    else:
-        json.dump(payload, sys.stdout, indent=1, default=str)
+    emit(payload, args.out)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ is checked to have painted.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -25,7 +24,7 @@ from PySide6.QtCore import QEvent, QObject  # noqa: E402
 
 from desktop_app.measurement import SeriesKey  # noqa: E402
 from desktop_app.queue_manager import QueueHub  # noqa: E402
-from tests.benchmarks.common import Load, Result, median, percentile, subprocess_env  # noqa: E402
+from tests.benchmarks.common import Load, Result, emit, group_parser, median, percentile, subprocess_env  # noqa: E402
 
 K = SeriesKey
 
@@ -226,20 +225,14 @@ def startup(quick: bool) -> list[Result]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path)
+    parser = group_parser()
     args = parser.parse_args()
     from desktop_app.ui.app import make_app
 
     app = make_app([sys.argv[0]])
     results = ticks(app, args.quick, args.runs) + startup(args.quick)
     payload = [r.to_dict() for r in results]
-    if args.out:
-        args.out.write_text(json.dumps(payload, default=str))
-    else:
-        json.dump(payload, sys.stdout, indent=1, default=str)
+    emit(payload, args.out)
 
 
 if __name__ == "__main__":
