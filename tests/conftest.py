@@ -96,8 +96,8 @@ def agent():
         handle.stop()
 
 
-@pytest.fixture
-def prometheus(agent, tmp_path):
+def run_prometheus(target: str, tmp_path):
+    """A real Prometheus server on a free loopback port, scraping `target` every second."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("the prometheus binary is not installed (Debian package prometheus; .ci/run installs it)")
@@ -105,7 +105,7 @@ def prometheus(agent, tmp_path):
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: opserv\n    static_configs:\n      - targets: ['{agent.address}']\n")
+        f"scrape_configs:\n  - job_name: opserv\n    static_configs:\n      - targets: ['{target}']\n")
     proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
                              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -116,3 +116,34 @@ def prometheus(agent, tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+@pytest.fixture
+def prometheus(agent, tmp_path):
+    """Prometheus scraping the in-process `agent`."""
+    yield from run_prometheus(agent.address, tmp_path)
+
+
+@pytest.fixture
+def agent_process(tmp_path):
+    """A headless OpServ in its own process serving metrics: the agent beside a window in a test,
+    since two gatherers in one process would share the API's control queue."""
+    port = free_port()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "--headless", "--db", str(tmp_path / "agent.sqlite3"),
+                             "--metrics-listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": root})
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_for(lambda: b"opserv_memory_usage_percent" in urllib.request.urlopen(
+            f"http://{address}/metrics", timeout=1).read(), what="the agent process")
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+@pytest.fixture
+def prometheus_of_process(agent_process, tmp_path):
+    """Prometheus scraping `agent_process`."""
+    yield from run_prometheus(agent_process, tmp_path)

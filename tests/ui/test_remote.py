@@ -39,12 +39,13 @@ def test_a_server_that_is_down_says_so_in_the_page(qtbot):
         page.close_page()
 
 
-def test_file_connect_shows_a_remote_page_beside_the_local_ones(qtbot, open_window, prometheus, agent):
+def test_file_connect_shows_a_remote_page_beside_the_local_ones(qtbot, open_window, prometheus_of_process,
+                                                                agent_process):
     window = open_window()
-    page = window.connect_prometheus(prometheus.url)
+    page = window.connect_prometheus(prometheus_of_process.url)
     assert window.sidebar.currentItem().text() == "Remote" and window.stack.currentWidget() is page
-    qtbot.waitUntil(lambda: page.hosts.findText(agent.address) >= 0, timeout=30_000)
-    page.hosts.setCurrentText(agent.address)
+    qtbot.waitUntil(lambda: page.hosts.findText(agent_process) >= 0, timeout=30_000)
+    page.hosts.setCurrentText(agent_process)
     qtbot.waitUntil(lambda: "remote.overview.memory" in page.widgets, timeout=30_000)
     qtbot.waitUntil(lambda: points(page.widgets["remote.overview.memory"]) > 0, timeout=30_000)
     window.sidebar.setCurrentRow(0)  # the local host keeps working as before
