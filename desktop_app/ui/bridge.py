@@ -44,7 +44,6 @@ class Bridge(QObject):
         self._subscribers: dict[SeriesKey, list[Subscriber]] = defaultdict(list)
         self._keys: set[SeriesKey] = set()
         self.buffers: dict[SeriesKey, SeriesBuffer] = {}
-        self.received = 0  # measurements drained since start: the status bar's rate
         self._history = HistoryReader(history_path) if history_path else None
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opserv-history-reader")
         self._stopped = False
@@ -90,7 +89,6 @@ class Bridge(QObject):
             return
         touched: dict[int, Subscriber] = {}
         for key, items in batch.items():
-            self.received += len(items)
             buffer = self.buffers.get(key)
             if buffer is not None:
                 buffer.extend([m["timestamp"] / 1000.0 for m in items], [m["value"] for m in items])

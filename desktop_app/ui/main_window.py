@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         self.lists: dict[str, list[str]] = {}
         self.widgets_by_key: dict[SeriesKey, list[MetricWidget]] = defaultdict(list)
         self._problems: dict[SeriesKey, str] = {}
-        self._last_received = 0
+        self._last_measured = 0
         self._started = False
         self.remote: RemotePage | None = None  # File > Connect to Prometheus
         self.metrics_server: MetricsServer | None = None  # Edit > Preferences > serve to Prometheus
@@ -457,8 +457,8 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         measured = self.gatherer_thread.gatherer.measured
-        per_second = (measured - self._last_received) * 1000 / STATUS_INTERVAL_MS
-        self._last_received = measured
+        per_second = (measured - self._last_measured) * 1000 / STATUS_INTERVAL_MS
+        self._last_measured = measured
         try:
             size = sum(os.stat(p).st_size for p in (self.db_path, f"{self.db_path}-wal") if os.path.exists(p))
         except OSError:
