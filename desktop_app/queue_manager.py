@@ -12,6 +12,7 @@ import math
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from desktop_app.measurement import Measurement, SeriesKey, series_key, validate_measurement
@@ -54,6 +55,7 @@ class QueueHub:
         self._lock = threading.Lock()
         self._queues: dict[SeriesKey, _SeriesQueue] = {}
         self._pending: set[SeriesKey] = set()  # keys with unread items: lets a drain skip empty queues
+        self._doorbells: list[tuple[set[SeriesKey], Callable[[], None]]] = []  # armed by drain(wake=...)
         self.control: queue.SimpleQueue[Request | SetRate] = queue.SimpleQueue()
 
     def _queue(self, key: SeriesKey) -> _SeriesQueue:
@@ -82,6 +84,14 @@ class QueueHub:
             q.items.append(measurement)
             self._pending.add(key)
             q.ready.notify()
+            rung = [bell for bell in self._doorbells if key in bell[0]]
+            for bell in rung:
+                self._doorbells.remove(bell)
+        for _keys, wake in rung:  # outside the lock: the callback may take locks of its own
+            try:
+                wake()
+            except Exception:  # a consumer's doorbell must not break the producer
+                log.exception("queue wake-up callback failed")
 
     def read(self, key: SeriesKey, blocking: bool = False, timeout: float | None = None) -> Measurement | None:
         with self._lock:
@@ -95,10 +105,13 @@ class QueueHub:
                 self._pending.discard(key)
             return item
 
-    def drain(self, keys: set[SeriesKey] | None = None) -> dict[SeriesKey, list[Measurement]]:
+    def drain(self, keys: set[SeriesKey] | None = None,
+              wake: Callable[[], None] | None = None) -> dict[SeriesKey, list[Measurement]]:
         """Take every queued measurement of `keys` (all keys if None) in one locked step.
 
-        The GUI bridge calls this ~30 times a second; with nothing pending it costs one lock.
+        `wake` (with `keys`): call it once, from the putting thread, at the next put of one of
+        `keys`. Armed in the same locked step as the drain, so no measurement goes unannounced:
+        the GUI bridge sleeps until there is something to take instead of polling.
         """
         with self._lock:
             ready = self._pending if keys is None else self._pending & keys
@@ -108,7 +121,15 @@ class QueueHub:
                 out[key] = list(items)
                 items.clear()
             self._pending.difference_update(out)
+            if wake is not None and keys is not None:
+                self._doorbells = [bell for bell in self._doorbells if bell[1] != wake]
+                self._doorbells.append((keys, wake))
             return out
+
+    def cancel_wake(self, wake: Callable[[], None]) -> None:
+        """Disarm a `wake` given to drain (its consumer is going away)."""
+        with self._lock:
+            self._doorbells = [bell for bell in self._doorbells if bell[1] != wake]
 
     def drops(self, key: SeriesKey) -> int:
         with self._lock:
@@ -119,6 +140,7 @@ class QueueHub:
         with self._lock:
             self._queues.clear()
             self._pending.clear()
+            self._doorbells.clear()
         while not self.control.empty():
             self.control.get_nowait()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import statistics
 import threading
@@ -70,7 +71,8 @@ def series_records(caplog, key, level=logging.WARNING):
 # -- scheduling with a fake clock -----------------------------------------------------------------
 @pytest.mark.parametrize("delay_ms", [50, 100, 333, 1000])
 def test_no_drift_over_100_ticks(delay_ms):
-    """Each tick is due at start + k * delay however late the previous one ran: a 1 s plot stays on the second."""
+    """After the first, each tick is due on the rate's grid (multiples of the delay) however late the
+    previous one ran, and none is skipped: a 1 s plot stays on the second."""
     clock, src = Clock(), FakeSource()
     g = make(src, clock)
     start, step = clock.t, delay_ms / 1000
@@ -80,10 +82,29 @@ def test_no_drift_over_100_ticks(delay_ms):
         wait = g.run_once(clock.t)
         clock.t += wait + ((k * 7919) % 37) / 1000  # the thread wakes up to 36 ms late
     times = src.times(CPU)
-    assert len(times) == 100
-    for k, t in enumerate(times):
-        lateness = t - (start + k * step)
-        assert -1e-9 <= lateness < max_late, f"tick {k} ran {lateness * 1000:.1f} ms off its due time"
+    assert len(times) == 100 and times[0] == start, "a new rate measures at once"
+    ticks = [math.floor(t / step + 1e-6) for t in times[1:]]
+    assert ticks == list(range(ticks[0], ticks[0] + 99)), "one measurement per grid tick, none skipped"
+    for tick, t in zip(ticks, times[1:]):
+        lateness = t - tick * step
+        assert -1e-9 <= lateness < max_late, f"tick {tick} ran {lateness * 1000:.1f} ms off its due time"
+
+
+def test_series_of_one_rate_tick_together_whenever_their_rate_was_set():
+    """Two 1 s series set 0.3 s apart are measured in the same pass from their next tick on, so the
+    window repaints once a second rather than once per series."""
+    clock, src = Clock(), FakeSource()
+    g = make(src, clock)
+    g.handle(SetRate(CPU, 1000))
+    g.run_once(clock.t)
+    clock.t += 0.3
+    g.handle(SetRate(MEM, 1000))
+    for _ in range(5):
+        clock.t += g.run_once(clock.t)
+    cpu, mem = src.times(CPU), src.times(MEM)
+    assert mem[0] == pytest.approx(cpu[0] + 0.3), "each measured at once when its rate was set"
+    assert cpu[1:5] == mem[1:5]
+    assert [b - a for a, b in zip(cpu[1:4], cpu[2:5])] == pytest.approx([1.0] * 3)
 
 
 @pytest.mark.parametrize("delay_ms", [50, 100, 1000])
@@ -110,15 +131,15 @@ def test_wait_is_until_the_earliest_due_series():
     clock, src = Clock(), FakeSource()
     g = make(src, clock)
     g.handle(SetRate(CPU, 1000))
-    g.handle(SetRate(MEM, 300))
-    assert g.run_once(clock.t) == pytest.approx(0.3)
-    clock.t += 0.3
-    assert g.run_once(clock.t) == pytest.approx(0.3)
-    clock.t += 0.3
-    assert g.run_once(clock.t) == pytest.approx(0.3)
-    clock.t += 0.3
-    assert g.run_once(clock.t) == pytest.approx(0.1)
-    assert len(src.times(CPU)) == 1 and len(src.times(MEM)) == 4
+    g.handle(SetRate(MEM, 400))
+    assert g.run_once(clock.t) == pytest.approx(0.4)
+    clock.t += 0.4
+    assert g.run_once(clock.t) == pytest.approx(0.4)
+    clock.t += 0.4
+    assert g.run_once(clock.t) == pytest.approx(0.2)
+    clock.t += 0.2
+    assert g.run_once(clock.t) == pytest.approx(0.2)
+    assert len(src.times(CPU)) == 2 and len(src.times(MEM)) == 3
 
 
 def test_nothing_scheduled_waits_for_a_message():
@@ -162,7 +183,7 @@ def test_setting_the_same_rate_again_takes_no_extra_measurement():
     assert len(src.times(CPU)) == 1
 
 
-def test_a_faster_rate_starts_at_once_and_a_slower_one_keeps_its_phase():
+def test_a_faster_rate_starts_at_once_and_a_slower_one_waits_for_its_grid():
     clock, src = Clock(), FakeSource()
     g = make(src, clock)
     start = clock.t
@@ -173,8 +194,8 @@ def test_a_faster_rate_starts_at_once_and_a_slower_one_keeps_its_phase():
     assert g.run_once(clock.t) == pytest.approx(0.2)
     assert src.times(CPU) == [start, start + 0.4]
     clock.t = start + 0.5
-    g.handle(SetRate(CPU, 5000))  # slower: the next one comes 5 s after the last
-    assert clock.t + g.run_once(clock.t) == pytest.approx(start + 0.4 + 5.0)
+    g.handle(SetRate(CPU, 5000))  # slower: no extra measurement; the next on its grid, over 2.5 s after the last
+    assert clock.t + g.run_once(clock.t) == pytest.approx(start + 5.0)
     assert len(src.times(CPU)) == 2
 
 
@@ -225,7 +246,7 @@ def test_priming_on_a_rate_then_the_rate_continues():
         clock.t += g.run_once(clock.t)
     times = src.times(CPU)
     assert times[:2] == pytest.approx([t0, t0 + PRIME_DELAY_S])
-    assert [b - a for a, b in zip(times[1:], times[2:])] == pytest.approx([1.0, 1.0])
+    assert times[2:] == pytest.approx([t0 + 1.0, t0 + 2.0]), "then on the 1 s grid"
     assert g.measured == 3
 
 

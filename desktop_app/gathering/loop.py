@@ -72,6 +72,17 @@ class SourceWorker:
                 self._control.put(Outcome(key, outcome))
 
 
+def next_tick(after: float, delay_ms: int) -> float:
+    """The first multiple of the delay (in seconds on the clock) after `after`.
+
+    Every series of one rate ticks on this one grid, so a window's 1 s series are measured
+    together and drawn in one repaint, not one per phase. The grid has no drift, and ticks
+    missed under load or suspend are skipped, never burst. The epsilon counts a tick that float
+    rounding puts a hair after `after` as passed, so it does not fire again at once."""
+    step = delay_ms / 1000.0
+    return step * (math.floor(after / step + 1e-6) + 1)
+
+
 class Gatherer:
     """Schedules and takes measurements; owns the per-series schedule. Runs on one thread.
 
@@ -129,8 +140,10 @@ class Gatherer:
             old, due = self._rates.get(message.key), self._due.get(message.key)
             self._rates[message.key] = message.delay_ms
             if old is not None and due is not None and message.delay_ms >= old:
-                # The same or a slower rate keeps its phase: the next one comes `delay` after the last.
-                self._schedule(message.key, due + (message.delay_ms - old) / 1000.0)
+                # The same or a slower rate takes no extra measurement: the next is on its grid,
+                # over half a delay after the last one (due - old).
+                last = due - old / 1000.0
+                self._schedule(message.key, next_tick(last + message.delay_ms / 2000.0, message.delay_ms))
             else:  # a new or faster rate starts now
                 self._schedule(message.key, self._clock())
 
@@ -146,7 +159,7 @@ class Gatherer:
         self._drain_control()
         now = self._clock() if now is None else now
         heap = self._heap
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= now + 1e-9:  # a grid tick a float's hair after now is due
             due, _, key = heapq.heappop(heap)
             if self._due.get(key) != due:
                 continue  # superseded entry
@@ -156,11 +169,9 @@ class Gatherer:
             if retry is not None:
                 self._schedule(key, now + retry)
             elif delay is not None:
-                # next = due + k * step (no drift), with k skipping every tick missed under load or
-                # suspend (never a burst). The epsilon counts a tick that float rounding puts a hair
-                # after `now` as passed, so it does not fire again at once.
-                step = delay / 1000.0
-                self._schedule(key, due + step * (math.floor((now - due) / step + 1e-6) + 1))
+                # On the grid, and over half a delay after an off-grid start (a new rate, a retry):
+                # a counter's rate is never taken over a sliver of time.
+                self._schedule(key, next_tick(max(now, due + delay / 2000.0), delay))
         while heap and self._due.get(heap[0][2]) != heap[0][0]:
             heapq.heappop(heap)  # drop superseded entries so the wait is exact
         return max(0.0, heap[0][0] - now) if heap else None
