@@ -208,6 +208,41 @@ def test_drain_takes_everything_pending_once():
     assert queue_manager.readMeasurementFromQueue("memory", "usage") is None
 
 
+def test_a_drain_can_arm_a_wake_up_for_the_next_measurement_of_its_series(caplog):
+    """The GUI sleeps until there is something to take: its drain arms a doorbell that rings once,
+    from the putting thread, at the next measurement of one of its series, and never for others."""
+    hub = QueueHub()
+    mem, cpu = SeriesKey("memory", None, "usage"), SeriesKey("cpu", "0", "usage")
+    rung: list[str] = []
+
+    def wake():
+        rung.append(threading.current_thread().name)
+
+    assert hub.drain({mem}, wake=wake) == {}
+    hub.put(cpu, m(1.0))
+    assert rung == [], "not its series"
+    putter = threading.Thread(target=lambda: [hub.put(mem, m(v)) for v in (2.0, 3.0)], name="putter")
+    putter.start()
+    putter.join()
+    assert rung == ["putter"], "once, from the putting thread, however many arrive before the next drain"
+    assert [x["value"] for x in hub.drain({mem}, wake=wake)[mem]] == [2.0, 3.0]
+    hub.put(mem, m(4.0))
+    assert len(rung) == 2, "re-armed by the drain"
+
+    hub.drain({mem}, wake=wake)
+    hub.cancel_wake(wake)
+    hub.put(mem, m(5.0))
+    assert len(rung) == 2, "a consumer going away disarms its doorbell"
+
+    def broken():
+        raise RuntimeError("the window is gone")
+
+    assert [x["value"] for x in hub.drain({mem}, wake=broken)[mem]] == [5.0]
+    hub.put(mem, m(6.0))  # a failing doorbell is logged, the measurement is kept
+    assert [x["value"] for x in hub.drain({mem})[mem]] == [6.0]
+    assert "wake-up callback failed" in caplog.text
+
+
 def test_request_data_returns_none_at_once_and_asks_the_gatherer():
     start = time.monotonic()
     assert queue_manager.requestData("network", "receivepersec", "eth0") is None

@@ -9,13 +9,12 @@ It never calls psutil, never touches SQLite, never blocks.
 """
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
-
-import time
 
 import numpy as np
 import shiboken6

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
@@ -147,6 +148,7 @@ class MetricWidget(QFrame):
         font = self.value.font()
         font.setPointSizeF(font.pointSizeF() * 1.3)
         self.value.setFont(font)
+        self.value.setAutoFillBackground(True)  # opaque: a new value repaints the label, not the frame under it
         self.info = QLabel()
         self.info.setObjectName(f"info:{spec.id}")
         self.info.setVisible(spec.info is not None)
@@ -221,18 +223,24 @@ class MetricWidget(QFrame):
             plot.setYRange(0, 100, padding=0.02)
         if len(self.spec.curves) > 1:
             item.addLegend(offset=(1, 1), labelTextSize="8pt", colCount=min(4, len(self.spec.curves)))
-        self.curves: dict[SeriesKey, pg.PlotDataItem] = {}
+        self.curves: dict[SeriesKey, pg.PlotCurveItem] = {}
         self.bands: dict[SeriesKey, _Band] = {}  # history past the live buffer: average and min-max
         for i, (key, label) in enumerate(self.spec.curves):
             # Width 1 and no antialiasing: a wide antialiased pen costs ~100x to paint a jagged curve.
-            curve = plot.plot(name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=1))
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="peak")
+            # A bare PlotCurveItem fed only what the view shows (SeriesBuffer.visible): "finite" breaks
+            # the line at a gap (NaN).
+            curve = pg.PlotCurveItem(name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=1), connect="finite")
+            plot.addItem(curve)
             self.curves[key] = curve
             if key.spec.is_numeric:
                 self.bands[key] = _Band(plot, PALETTE[i % len(PALETTE)])
+        for name in ("left", "bottom"):  # redrawn from a cached pixmap while the curves change under them
+            item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        if item.legend is not None:
+            for part in (item.legend, *item.legend.childItems()):
+                part.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         item.getViewBox().sigRangeChangedManually.connect(self._on_view_range_changed_manually)
-        item.getViewBox().sigXRangeChanged.connect(lambda *_: self._history_check.start())
+        item.getViewBox().sigXRangeChanged.connect(self._on_x_range_changed)
         plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         return plot
 
@@ -255,11 +263,15 @@ class MetricWidget(QFrame):
 
     def _on_pause_button_toggled(self, paused: bool) -> None:
         self.pause_button.setText("Live" if paused else "Pause")
-        if not paused:
-            self.redraw()
+        self.redraw()  # paused: the whole buffer, to pan through; live: the window again
 
     def _on_view_range_changed_manually(self, *_args) -> None:
         self.pause_button.setChecked(True)  # the user looks at a moment: stop scrolling away from it
+
+    def _on_x_range_changed(self, *_args) -> None:
+        self._history_check.start()
+        if self.paused:  # panned or zoomed: draw what the view now shows
+            self._draw_curves()
 
     # -- data from the bridge ---------------------------------------------------------------
     def on_measurements(self, key: SeriesKey, items: list[Measurement]) -> None:
@@ -273,11 +285,6 @@ class MetricWidget(QFrame):
         self._update_value()
         if not self.isVisible():
             return
-        for key, curve in self.curves.items():
-            buffer = self._buffers.get(key)
-            if buffer is not None and len(buffer):
-                t, v = buffer.view()
-                curve.setData(t, v * self._scale if self._scale != 1.0 else v)
         if not self.paused:
             now = time.time()
             start = self._window_start(now)
@@ -286,6 +293,16 @@ class MetricWidget(QFrame):
                 self._fit_y(start)
             elif self._may_pass_100:
                 self._fit_y(start, floor=100.0)
+        self._draw_curves()
+
+    def _draw_curves(self) -> None:
+        x0, x1 = self.plot.getPlotItem().getViewBox().viewRange()[0]
+        columns = max(1, self.plot.width())
+        for key, curve in self.curves.items():
+            buffer = self._buffers.get(key)
+            if buffer is not None and len(buffer):
+                t, v = buffer.visible(x0, x1, columns)
+                curve.setData(t, v * self._scale if self._scale != 1.0 else v)
 
     def _scroll(self, start: float, now: float) -> None:
         """Keep `now` in view, moving the time axis in steps of a twentieth of the window.
@@ -366,7 +383,15 @@ class MetricWidget(QFrame):
             if last is not None:
                 text = format_reading(last[1], self.spec.unit)
                 parts.append(f"{label} {text}" if len(self.spec.curves) > 1 else text)
-        self.value.setText("  ".join(parts) or "–")
+        text = "  ".join(parts) or "–"
+        if text == self.value.text():
+            return
+        # A label of fixed size repaints alone; one that follows its text re-lays the whole page out
+        # each second (a third of a 1 Hz tick). So its width only grows, to fit the widest text yet.
+        width = self.value.fontMetrics().horizontalAdvance(text) + 4
+        if width > self.value.width() or self.value.minimumWidth() != self.value.maximumWidth():
+            self.value.setFixedSize(max(width, self.value.minimumWidth()), self.value.sizeHint().height())
+        self.value.setText(text)
 
     # -- state shown to the user -------------------------------------------------------------
     def set_problem(self, key: SeriesKey, message: str, ended: bool = False) -> None:

@@ -52,6 +52,30 @@ class SeriesBuffer:
     def view(self) -> tuple[np.ndarray, np.ndarray]:
         return self._t[self._start:self._end], self._v[self._start:self._end]
 
+    def visible(self, x0: float, x1: float, columns: int) -> tuple[np.ndarray, np.ndarray]:
+        """What a plot `columns` pixels wide shows from x0 to x1: the samples in that span plus one
+        beyond each end (so the line runs to the edges), at most about two per column.
+
+        Longer runs are drawn as each run's maximum and minimum, so no spike is lost (pyqtgraph's
+        "peak" downsampling; done here because a PlotDataItem's general path costs a live plot
+        about four times a PlotCurveItem's). The newest samples are always drawn as they are."""
+        t, v = self.view()
+        first = max(0, int(np.searchsorted(t, x0)) - 1)
+        end = min(len(t), int(np.searchsorted(t, x1, side="right")) + 1)
+        t, v = t[first:end], v[first:end]
+        run = len(t) // max(1, columns)
+        if run < 2:
+            return t, v
+        runs = (len(t) - 1) // run  # the newest sample stays out of the runs, drawn where it is
+        cut = runs * run
+        peaks = v[:cut].reshape(runs, run)
+        dt = np.empty((runs, 2))
+        dt[:] = t[:cut:run, np.newaxis]
+        dv = np.empty((runs, 2))
+        dv[:, 0] = peaks.max(axis=1)  # a NaN (a gap) in a run keeps the gap
+        dv[:, 1] = peaks.min(axis=1)
+        return np.concatenate([dt.ravel(), t[cut:]]), np.concatenate([dv.ravel(), v[cut:]])
+
     def last(self) -> tuple[float, float] | None:
         return (self._t[self._end - 1], self._v[self._end - 1]) if len(self) else None
 
