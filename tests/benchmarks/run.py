@@ -24,7 +24,7 @@ from tests.benchmarks.common import RESULTS, ROOT, machine, result_from_dict, su
 
 GROUPS = {  # module -> what it covers (the items)
     "history": "6 history: inserts, condensed queries over 1 M rows, CSV export",
-    "rendering": "7 rendering: bridge ticks, empty drain, start-up",
+    "rendering": "7 rendering: bridge ticks, idle window, start-up",
     "latency": "2 latency: requestData -> queue, click -> paint",
     "gathering": "1 precision, 4 ceiling",
     "overhead": "3 overhead: headless, idle, window, glances side by side",
