@@ -116,6 +116,7 @@ METRICS: dict[tuple[str, str], MetricSpec] = {
         MetricSpec("system", "partitions", "Partitions", "", _L, RATE_SLOW),
         MetricSpec("system", "processes", "Processes", "", _L, RATE_OFF),
         MetricSpec("system", "networks", "Network interfaces", "", _L, RATE_SLOW),
+        MetricSpec("system", "activenetworks", "Network interfaces that are up (loopback aside)", "", _L, RATE_SLOW),
         MetricSpec("system", "disks", "Disks", "", _L, RATE_SLOW),
         # Off by default, so headless gathers no sensors and its default set stays what the Overview shows.
         MetricSpec("system", "thermals", "Temperature sensors", "", _L, RATE_OFF),

@@ -26,7 +26,7 @@ SPEC: dict[str, dict[str, tuple[str, Kind]]] = {
     "network": {"receivepersec": ("bytes/s", Kind.NUMBER), "transmitpersec": ("bytes/s", Kind.NUMBER),
                 "info": ("", Kind.TEXT)},
     "system": {m: ("", Kind.LIST) for m in ("cpus", "cpucores", "gpus", "partitions", "processes",
-                                             "networks", "disks", "thermals", "fans", "batteries",
+                                             "networks", "activenetworks", "disks", "thermals", "fans", "batteries",
                                              "processtable")},
     # Issue 7: the Sensors page.
     "thermal": {"temperature": ("degC", Kind.NUMBER)},

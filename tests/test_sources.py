@@ -60,7 +60,7 @@ def by_pair():
 @pytest.fixture(scope="module")
 def lists(by_pair):
     return {m: by_pair[("system", m)].read(SeriesKey("system", None, m), time.monotonic())
-            for m in {c.list_metric for c in catalog.COMPONENTS.values()} - {None}}
+            for m in {c.list_metric for c in catalog.COMPONENTS.values()} - {None} | {"activenetworks"}}
 
 
 def args_here(component: str, lists: dict) -> str | None:
@@ -130,6 +130,12 @@ def test_system_lists_name_what_exists(lists):
     assert lists["cpucores"] == [str(i) for i in range(psutil.cpu_count())]
     assert str(os.getpid()) in lists["processes"]
     assert set(lists["networks"]) <= set(psutil.net_if_stats())
+    stats = psutil.net_if_stats()
+    assert set(lists["activenetworks"]) <= set(lists["networks"])
+    assert all(stats[nic].isup for nic in lists["activenetworks"]), "a down interface is not active"
+    assert "lo" not in lists["activenetworks"]
+    up = [nic for nic in lists["networks"] if stats[nic].isup and "loopback" not in stats[nic].flags]
+    assert lists["activenetworks"] == up, "every interface that is up and not the loopback"
     assert all(os.path.ismount(p) for p in lists["partitions"])
     assert not [d for d in lists["disks"] if d.startswith(VIRTUAL_DISK_PREFIXES)]
     assert set(lists["disks"]) <= set(psutil.disk_io_counters(perdisk=True) or {})

@@ -46,6 +46,7 @@ from desktop_app.ui.preferences_dialog import PreferencesDialog
 from desktop_app.ui.processes_page import DEFAULT_RATE_MS, TABLE, TABLE_ID, ProcessesPage
 from desktop_app.ui.rate_book import RateBook
 from desktop_app.ui.remote_page import RemotePage
+from desktop_app.ui.steady_label import set_steady_text
 from desktop_app.units import format_value
 
 STATUS_INTERVAL_MS = 1000
@@ -467,8 +468,11 @@ class MainWindow(QMainWindow):
                 f" · history {format_value(size, 'bytes')}")
         if self.history.error:  # disk full, read-only, locked: plots go on, rows wait in memory
             text = f"⚠ History not written ({self.history.error}); retrying · " + text
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #d97706" if self.history.error else "")
+        style = "color: #d97706" if self.history.error else ""
+        restyled = self.status.styleSheet() != style
+        if restyled:  # restyling re-polishes the label: only on a change
+            self.status.setStyleSheet(style)
+        set_steady_text(self.status, text, refit=restyled)
 
     # -- theme -------------------------------------------------------------------------------
     @property

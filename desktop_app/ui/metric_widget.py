@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from desktop_app.measurement import Measurement, SeriesKey
 from desktop_app.ui.rate_slider import RateSlider
 from desktop_app.ui.series_buffer import SeriesBuffer
+from desktop_app.ui.steady_label import set_steady_text
 from desktop_app.units import format_value
 
 WINDOWS_S = {"1 min": 60, "5 min": 300, "15 min": 900, "1 h": 3600, "24 h": 86_400, "7 days": 604_800, "All": 0}
@@ -383,15 +384,7 @@ class MetricWidget(QFrame):
             if last is not None:
                 text = format_reading(last[1], self.spec.unit)
                 parts.append(f"{label} {text}" if len(self.spec.curves) > 1 else text)
-        text = "  ".join(parts) or "–"
-        if text == self.value.text():
-            return
-        # A label of fixed size repaints alone; one that follows its text re-lays the whole page out
-        # each second (a third of a 1 Hz tick). So its width only grows, to fit the widest text yet.
-        width = self.value.fontMetrics().horizontalAdvance(text) + 4
-        if width > self.value.width() or self.value.minimumWidth() != self.value.maximumWidth():
-            self.value.setFixedSize(max(width, self.value.minimumWidth()), self.value.sizeHint().height())
-        self.value.setText(text)
+        set_steady_text(self.value, "  ".join(parts) or "–")
 
     # -- state shown to the user -------------------------------------------------------------
     def set_problem(self, key: SeriesKey, message: str, ended: bool = False) -> None:

@@ -24,12 +24,12 @@ def _cpu_overview(lists: Lists) -> list[WidgetSpec]:
                        info=K("cpu", "0", "info"))]
 
 
-def _networks(page: str, lists: Lists) -> list[WidgetSpec]:
+def _networks(page: str, nics: list[str]) -> list[WidgetSpec]:
     return [
         WidgetSpec(f"{page}.network.{nic}", f"Network {nic}",
                    ((K("network", nic, "receivepersec"), "received"), (K("network", nic, "transmitpersec"), "sent")),
                    info=K("network", nic, "info"))
-        for nic in lists.get("networks", [])
+        for nic in nics
     ]
 
 
@@ -50,7 +50,7 @@ def overview(lists: Lists) -> list[WidgetSpec]:
     return [
         *_cpu_overview(lists),
         WidgetSpec("overview.memory", "Memory usage", ((K("memory", None, "usage"), "used"),)),
-        *_networks("overview", lists),
+        *_networks("overview", lists.get("activenetworks", [])),  # the Network page has them all
         *_disks_io("overview", lists),
         *_partition_usage("overview", lists),
     ]
@@ -78,7 +78,7 @@ def memory(lists: Lists) -> list[WidgetSpec]:
 
 
 def network(lists: Lists) -> list[WidgetSpec]:
-    return _networks("network", lists)
+    return _networks("network", lists.get("networks", []))
 
 
 def disks(lists: Lists) -> list[WidgetSpec]:
@@ -138,7 +138,8 @@ PAGES: dict[str, Callable[[Lists], list[WidgetSpec]]] = {
 }
 PROCESSES = "Processes"  # the table page: not a grid of widgets built from the lists
 SIDEBAR = (*PAGES, PROCESSES)  # new pages go last: the saved page index of earlier versions keeps its meaning
-LIST_METRICS = ("cpus", "cpucores", "gpus", "partitions", "networks", "disks", "thermals", "fans", "batteries")
+LIST_METRICS = ("cpus", "cpucores", "gpus", "partitions", "networks", "activenetworks", "disks", "thermals", "fans",
+                "batteries")
 # What a page says when this machine has nothing for it to show.
 NONE_FOUND = {
     "GPU": ("No supported GPU found",

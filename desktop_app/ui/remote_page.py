@@ -38,7 +38,7 @@ def remote_specs(keys: list[SeriesKey]) -> list[WidgetSpec]:
     """The Overview's widgets for what a host exports, keeping only the curves it has."""
     present = set(keys)
     component_of = {"cpus": "cpu", "cpucores": "cpucore", "gpus": "gpu", "partitions": "partition",
-                    "networks": "network", "disks": "disk"}
+                    "networks": "network", "activenetworks": "network", "disks": "disk"}
     lists = {m: sorted({k.args for k in keys if k.component == component_of.get(m)}) for m in LIST_METRICS}
     specs = []
     for spec in overview(lists):

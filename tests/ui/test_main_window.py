@@ -159,6 +159,22 @@ def test_new_interface_appears_and_vanished_one_greys_out(qtbot, open_window):
     assert "(gone)" in widget.title.text()
 
 
+def test_overview_shows_the_interfaces_that_are_up_and_the_network_page_all(qtbot, open_window):
+    """The loopback and the interfaces that are down (here ifb0, ifb1) would fill the Overview with
+    flat lines; it shows the ones that carry traffic, and follows one that comes up."""
+    window = open_window()
+    qtbot.waitUntil(lambda: "activenetworks" in window.lists, timeout=5000)
+    active, every = window.lists["activenetworks"], window.lists["networks"]
+    assert set(active) < set(every) and "lo" in every and "lo" not in active
+    assert {w for w in window.pages["Overview"].widgets if ".network." in w} == {
+        f"overview.network.{nic}" for nic in active}
+    assert {w for w in window.pages["Network"].widgets} >= {f"network.network.{nic}" for nic in every}
+    coming_up = next(nic for nic in every if nic not in active)
+    queue_manager.putMeasurementIntoQueue("system", "activenetworks", {
+        "timestamp": int(time.time() * 1000), "value": sorted([*active, coming_up])})
+    qtbot.waitUntil(lambda: widget_of(window, f"overview.network.{coming_up}") is not None, timeout=1000)
+
+
 def test_cpu_widget_gets_a_curve_per_core_and_follows_a_new_core(qtbot, open_window):
     window = open_window()
     widget = widget_of(window, "overview.cpu")

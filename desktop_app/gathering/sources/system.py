@@ -11,9 +11,14 @@ from desktop_app.measurement import SeriesKey
 _SKIP_FSTYPES = ("squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs")
 
 
+def _is_loopback(nic: str, stats: Any) -> bool:
+    return "loopback" in getattr(stats, "flags", "").split(",") or nic == "lo" or nic.lower().startswith("loopback")
+
+
 class SystemSource:
     serves = frozenset(
-        ("system", m) for m in ("cpus", "cpucores", "gpus", "partitions", "processes", "networks", "disks")
+        ("system", m)
+        for m in ("cpus", "cpucores", "gpus", "partitions", "processes", "networks", "activenetworks", "disks")
     )
 
     def __init__(self, psutil: Any, gpus: NvmlSource) -> None:
@@ -34,5 +39,9 @@ class SystemSource:
             return [str(pid) for pid in ps.pids()]
         if key.metric == "networks":
             return sorted(ps.net_io_counters(pernic=True))
+        if key.metric == "activenetworks":  # what the Overview shows: not the down or the loopback ones
+            counted = ps.net_io_counters(pernic=True)
+            return sorted(nic for nic, stats in ps.net_if_stats().items()
+                          if nic in counted and stats.isup and not _is_loopback(nic, stats))
         disks = ps.disk_io_counters(perdisk=True) or {}
         return sorted(d for d in disks if not d.startswith(VIRTUAL_DISK_PREFIXES))
