@@ -12,6 +12,12 @@ def filled(n: int, values=None) -> SeriesBuffer:
     return buffer
 
 
+def filled_at(times: np.ndarray) -> SeriesBuffer:
+    buffer = SeriesBuffer(capacity=10 * len(times))
+    buffer.extend(times, np.ones(len(times)))
+    return buffer
+
+
 def test_visible_is_the_span_plus_one_sample_beyond_each_edge():
     """A scrolled plot draws its line to both edges, and nothing far outside them."""
     t, v = filled(100).visible(40.5, 60.5, columns=500)
@@ -39,6 +45,21 @@ def test_a_gap_stays_a_gap_when_condensed():
     values[5_000] = np.nan
     _, v = filled(10_000, values).visible(0, 10_000, columns=100)
     assert np.isnan(v).any()
+
+
+def test_a_pause_in_gathering_breaks_the_line_but_a_slower_rate_or_a_skipped_tick_does_not():
+    """Closed for 70 s between 1 s samples: the plot shows nothing there, not a ramp. A rate moved
+    from 60 s to 1 s, or one tick missed under load, still draws one line."""
+    t = np.concatenate([np.arange(0, 30.0), np.arange(100, 130.0)])
+    drawn_t, drawn_v = filled_at(t).visible(0, 130, columns=1000)
+    assert np.isnan(drawn_v).sum() == 1
+    assert drawn_t[np.flatnonzero(np.isnan(drawn_v))[0]] == 29.0, "the break right after the last sample"
+    assert np.all(np.diff(drawn_t) >= 0)
+
+    slower_then_faster = np.concatenate([np.arange(0, 600.0, 60), np.arange(600, 630.0)])
+    skipped_tick = np.delete(np.arange(0, 30.0), 12)
+    for times in (slower_then_faster, skipped_tick):
+        assert not np.isnan(filled_at(times).visible(0, 1000, columns=1000)[1]).any()
 
 
 def test_extend_keeps_only_newer_samples_and_the_newest_capacity():

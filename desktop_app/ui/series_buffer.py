@@ -54,7 +54,8 @@ class SeriesBuffer:
 
     def visible(self, x0: float, x1: float, columns: int) -> tuple[np.ndarray, np.ndarray]:
         """What a plot `columns` pixels wide shows from x0 to x1: the samples in that span plus one
-        beyond each end (so the line runs to the edges), at most about two per column.
+        beyond each end (so the line runs to the edges), a break at each gap, at most about two
+        points per column.
 
         Longer runs are drawn as each run's maximum and minimum, so no spike is lost (pyqtgraph's
         "peak" downsampling; done here because a PlotDataItem's general path costs a live plot
@@ -62,7 +63,7 @@ class SeriesBuffer:
         t, v = self.view()
         first = max(0, int(np.searchsorted(t, x0)) - 1)
         end = min(len(t), int(np.searchsorted(t, x1, side="right")) + 1)
-        t, v = t[first:end], v[first:end]
+        t, v = _break_gaps(t[first:end], v[first:end])
         run = len(t) // max(1, columns)
         if run < 2:
             return t, v
@@ -81,3 +82,19 @@ class SeriesBuffer:
 
     def clear(self) -> None:
         self._start = self._end = 0
+
+
+def _break_gaps(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A NaN (a break in the line) after each gap in the samples: the app was closed, the rate was
+    Off, the machine slept. Missing is not a ramp from the last value to the next. A gap is an
+    interval over three times the ones on both sides, so a slower rate or a skipped tick is none."""
+    if len(t) < 3:
+        return t, v
+    dt = np.diff(t)
+    around = np.empty_like(dt)
+    around[1:-1] = np.maximum(dt[:-2], dt[2:])
+    around[0], around[-1] = dt[1], dt[-2]
+    gaps = np.flatnonzero(dt > 3 * around) + 1
+    if not len(gaps):
+        return t, v
+    return np.insert(t, gaps, t[gaps - 1]), np.insert(v, gaps, np.nan)
