@@ -1,4 +1,4 @@
-"""The bridge: a QTimer in the GUI thread that drains the series queues into ring buffers.
+"""The bridge: in the GUI thread, drains the series queues into ring buffers when rung.
 
 It sleeps until the queue hub rings (a subscribed series got a measurement), then waits a few
 ms for the rest of that burst and takes every queued measurement of the subscribed series in
@@ -36,7 +36,7 @@ class Subscriber(Protocol):
 
 
 class Bridge(QObject):
-    """Owns the per-series buffers and the drain timer; lives in the GUI thread."""
+    """Owns the per-series buffers and the drain; lives in the GUI thread."""
 
     _rung = Signal()  # from the putting thread: a subscribed series has a measurement; queued
     _prefilled = Signal(object, object, object)  # key, t, v: from the loader thread, queued
