@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = args.only or [g for g in GROUPS if g != "memory" or args.memory]
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     info = machine()
+    checkout = git_state()  # what is measured is what was checked out at the start
     print(f"OpServ benchmarks: {'quick' if args.quick else 'full'} run of {', '.join(groups)}"
           f"; {info['cpu_model']} x{info['logical_cpus']}, "
           f"load {info['loadavg_at_start']}", flush=True)
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{sum(r.passed() is True for r in results)} targets met, {len(misses)} missed; "
           f"{time.monotonic() - t_all:.0f} s in all")
     command = "python -m tests.benchmarks" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
-    payload = {"command": command.strip(), "started": started, "quick": args.quick, "machine": info, "git": git_state(),
+    payload = {"command": command.strip(), "started": started, "quick": args.quick, "machine": info, "git": checkout,
                "seconds_per_group": timings, "errors": errors, "results": rows, "table": text}
     write_json(args.out, payload)
     print(f"results: {args.out}")
