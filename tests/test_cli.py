@@ -101,6 +101,42 @@ def test_a_signal_stops_a_headless_run_cleanly(db_path, sig):
     assert HistoryReader(db_path).raw(SeriesKey("cpu", "0", "usage"))
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_closes_the_window_as_quit_does(db_path, tmp_path, sig):
+    """A logout's SIGTERM, or Ctrl+C in the terminal that started it: the window closes as with
+    Ctrl+Q (exit 0, its place and page saved, the history's last second written), not killed."""
+    gui_env = {**env(), "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config"),
+               "XDG_DATA_HOME": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "--db", str(db_path)],
+                            stderr=subprocess.PIPE, text=True, env=gui_env, cwd=ROOT)
+    cpu = SeriesKey("cpu", "0", "usage")
+    try:
+        deadline = time.monotonic() + 30
+        while not (db_path.exists() and stored_count_of(db_path, cpu) >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline, "the window never gathered"
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        code = proc.wait(timeout=15)
+        rest = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert code == 0, rest
+    assert "Traceback" not in rest
+    settings = (tmp_path / "config" / "OpServ" / "OpServ Desktop.conf").read_text()
+    assert "geometry" in settings, "the window's place is saved as on Ctrl+Q"
+    assert stored_count_of(db_path, cpu) >= 2
+
+
+def stored_count_of(db: Path, key: SeriesKey) -> int:
+    try:
+        return len(HistoryReader(db).raw(key))
+    except Exception:  # not created yet
+        return 0
+
+
 @pytest.mark.parametrize(
     "args,fragment",
     [

@@ -1,10 +1,13 @@
 """The GUI entry point: the QApplication, the main window, the event loop."""
 from __future__ import annotations
 
+import signal
+import socket
 import sys
 from pathlib import Path
 
 import pyqtgraph as pg
+from PySide6.QtCore import QSocketNotifier
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -34,4 +37,27 @@ def run_gui(db_path: Path | None = None) -> int:
         QMessageBox.critical(None, "OpServ Desktop is already running", str(exc).capitalize() + ".")
         return 1
     window.show()
+    _CloseOnSignals(window)
     return app.exec()
+
+
+class _CloseOnSignals(QSocketNotifier):
+    """SIGTERM (a logout, `kill`) or Ctrl+C in the terminal closes the window as Ctrl+Q does: the
+    history is flushed and the window's place saved. Python runs signal handlers only when it runs
+    again, which Qt's event loop may not do for a long time, so the signal writes to a socket whose
+    notifier wakes the loop (no polling timer)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        wake, written = socket.socketpair()
+        for end in (wake, written):
+            end.setblocking(False)
+        super().__init__(wake.fileno(), QSocketNotifier.Type.Read, window)
+        self._wake, self._written, self._window = wake, written, window
+        signal.set_wakeup_fd(self._written.fileno())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)  # the notifier does the work
+        self.activated.connect(self._on_signal)
+
+    def _on_signal(self) -> None:
+        self._wake.recv(64)
+        self._window.close()
