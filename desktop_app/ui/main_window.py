@@ -6,7 +6,8 @@ intents to the public API: refresh -> queue_manager.requestData, rate -> setGath
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from pathlib import Path
 
 import platformdirs
@@ -50,6 +51,7 @@ from desktop_app.ui.steady_label import set_steady_text
 from desktop_app.units import format_value
 
 STATUS_INTERVAL_MS = 1000
+RATE_WINDOW_S = 10  # the status bar's measurements/s is the mean over this many seconds
 GRID_COLUMNS = 2
 
 
@@ -131,7 +133,9 @@ class MainWindow(QMainWindow):
         self.lists: dict[str, list[str]] = {}
         self.widgets_by_key: dict[SeriesKey, list[MetricWidget]] = defaultdict(list)
         self._problems: dict[SeriesKey, str] = {}
-        self._last_measured = 0
+        # (monotonic s, measurements taken) at the last status updates: the rate shown is over 10 s,
+        # since the series of one rate are measured together, in one burst a second or every 10 s
+        self._measured_at: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW_S + 1)
         self._started = False
         self.remote: RemotePage | None = None  # File > Connect to Prometheus
         self.metrics_server: MetricsServer | None = None  # Edit > Preferences > serve to Prometheus
@@ -457,9 +461,9 @@ class MainWindow(QMainWindow):
                 self.rate_book.release(widget.spec.id)  # the gatherer has dropped it; the status bar should too
 
     def _update_status(self) -> None:
-        measured = self.gatherer_thread.gatherer.measured
-        per_second = (measured - self._last_measured) * 1000 / STATUS_INTERVAL_MS
-        self._last_measured = measured
+        self._measured_at.append((time.monotonic(), self.gatherer_thread.gatherer.measured))
+        (t0, n0), (t1, n1) = self._measured_at[0], self._measured_at[-1]
+        per_second = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
         try:
             size = sum(os.stat(p).st_size for p in (self.db_path, f"{self.db_path}-wal") if os.path.exists(p))
         except OSError:

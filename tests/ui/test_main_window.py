@@ -1,6 +1,7 @@
 """The main window as a user drives it: refresh, rate sliders, closing, preferences."""
 from __future__ import annotations
 
+import re
 import time
 
 from PySide6.QtCore import Qt
@@ -187,3 +188,19 @@ def test_cpu_widget_gets_a_curve_per_core_and_follows_a_new_core(qtbot, open_win
     assert new_widget is not widget
     qtbot.waitUntil(new_widget.isVisible, timeout=1000)
     assert window.rate_book.effective(SeriesKey("cpucore", str(len(cores)), "usage")) == 1000
+
+
+def test_status_bar_rate_is_steady(qtbot, open_window):
+    """The series of one rate are measured in one burst a second, so a count per second would jump
+    (19, then 36 when the 10 s series come too); the status bar shows the mean over the last 10 s."""
+    window = open_window()
+    rates: list[int] = []
+
+    def read_rate() -> None:
+        found = re.search(r"(\d+) measurements/s", window.status.text())
+        rates.append(int(found.group(1)) if found else 0)
+
+    window._status_timer.timeout.connect(read_rate)  # after the window's own update
+    qtbot.waitUntil(lambda: len(rates) >= 22, timeout=35_000)
+    last = rates[-11:]  # ten seconds: the 10 s series' burst is among them
+    assert min(last) > 0 and max(last) <= 1.3 * min(last), f"the rate jumps: {rates}"
