@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import os
@@ -77,22 +78,13 @@ def test_headless_with_a_duration_records_the_default_set_and_exits_0(db_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_a_headless_run_cleanly(db_path, sig):
     """Ctrl+C or a service manager's SIGTERM: exit 0 with everything measured so far in the history."""
-    proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "--headless", "--db", str(db_path)],
-                            stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT)
-    try:
+    with launched(["--headless", "--db", str(db_path)], env()) as proc:
         deadline = time.monotonic() + 15
         for line in proc.stderr:  # the handlers are in place once it says where it gathers
             if "gathering headless into" in line or time.monotonic() > deadline:
                 break
         time.sleep(1.5)
-        proc.send_signal(sig)
-        rest = proc.stderr.read()
-        code = proc.wait(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+        code, rest = stop_with(proc, sig)
     assert code == 0, rest
     assert "Traceback" not in rest
     count = measured_count(rest)
@@ -107,27 +99,39 @@ def test_a_signal_closes_the_window_as_quit_does(db_path, tmp_path, sig):
     Ctrl+Q (exit 0, its place and page saved, the history's last second written), not killed."""
     gui_env = {**env(), "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config"),
                "XDG_DATA_HOME": str(tmp_path / "data")}
-    proc = subprocess.Popen([sys.executable, "-m", "desktop_app", "--db", str(db_path)],
-                            stderr=subprocess.PIPE, text=True, env=gui_env, cwd=ROOT)
     cpu = SeriesKey("cpu", "0", "usage")
-    try:
+    with launched(["--db", str(db_path)], gui_env) as proc:
         deadline = time.monotonic() + 30
         while not (db_path.exists() and stored_count_of(db_path, cpu) >= 2):
             assert proc.poll() is None and time.monotonic() < deadline, "the window never gathered"
             time.sleep(0.2)
-        proc.send_signal(sig)
-        code = proc.wait(timeout=15)
-        rest = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+        code, rest = stop_with(proc, sig)
     assert code == 0, rest
     assert "Traceback" not in rest
     settings = (tmp_path / "config" / "OpServ" / "OpServ Desktop.conf").read_text()
     assert "geometry" in settings, "the window's place is saved as on Ctrl+Q"
     assert stored_count_of(db_path, cpu) >= 2
+
+
+@contextlib.contextmanager
+def launched(args: list[str], environment: dict[str, str]):
+    """`python -m desktop_app ARGS` with its stderr piped; killed at the end if still running."""
+    proc = subprocess.Popen([sys.executable, "-m", "desktop_app", *args], stderr=subprocess.PIPE, text=True,
+                            env=environment, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+def stop_with(proc: subprocess.Popen, sig: int) -> tuple[int, str]:
+    """Send `sig`; the exit code and the rest of stderr."""
+    proc.send_signal(sig)
+    rest = proc.stderr.read()
+    return proc.wait(timeout=15), rest
 
 
 def stored_count_of(db: Path, key: SeriesKey) -> int:
