@@ -87,11 +87,7 @@ class QueueHub:
             rung = [bell for bell in self._doorbells if key in bell[0]]
             for bell in rung:
                 self._doorbells.remove(bell)
-        for _keys, wake in rung:  # outside the lock: the callback may take locks of its own
-            try:
-                wake()
-            except Exception:  # a consumer's doorbell must not break the producer
-                log.exception("queue wake-up callback failed")
+        _ring(rung)
 
     def read(self, key: SeriesKey, blocking: bool = False, timeout: float | None = None) -> Measurement | None:
         with self._lock:
@@ -140,9 +136,19 @@ class QueueHub:
         with self._lock:
             self._queues.clear()
             self._pending.clear()
-            self._doorbells.clear()
+            rung, self._doorbells = self._doorbells, []
+        _ring(rung)  # a running consumer drains (nothing) and arms its doorbell again
         while not self.control.empty():
             self.control.get_nowait()
+
+
+def _ring(doorbells: list[tuple[set[SeriesKey], Callable[[], None]]]) -> None:
+    """Call each doorbell's wake-up; outside the hub's lock, as a callback may take locks of its own."""
+    for _keys, wake in doorbells:
+        try:
+            wake()
+        except Exception:  # a consumer's doorbell must not break the producer
+            log.exception("queue wake-up callback failed")
 
 
 hub = QueueHub()

@@ -230,9 +230,13 @@ def test_a_drain_can_arm_a_wake_up_for_the_next_measurement_of_its_series(caplog
     assert len(rung) == 2, "re-armed by the drain"
 
     hub.drain({mem}, wake=wake)
+    hub.clear()
+    assert len(rung) == 3, "clearing the queues rings, so a running consumer arms again"
+
+    hub.drain({mem}, wake=wake)
     hub.cancel_wake(wake)
     hub.put(mem, m(5.0))
-    assert len(rung) == 2, "a consumer going away disarms its doorbell"
+    assert len(rung) == 3, "a consumer going away disarms its doorbell"
 
     def broken():
         raise RuntimeError("the window is gone")

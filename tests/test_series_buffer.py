@@ -49,7 +49,7 @@ def test_a_gap_stays_a_gap_when_condensed():
 
 def test_a_pause_in_gathering_breaks_the_line_but_a_slower_rate_or_a_skipped_tick_does_not():
     """Closed for 70 s between 1 s samples: the plot shows nothing there, not a ramp. A rate moved
-    from 60 s to 1 s, or one tick missed under load, still draws one line."""
+    from 60 s to 1 s, one tick missed under load, or a 0.3 s stall at 50 ms still draws one line."""
     t = np.concatenate([np.arange(0, 30.0), np.arange(100, 130.0)])
     drawn_t, drawn_v = filled_at(t).visible(0, 130, columns=1000)
     assert np.isnan(drawn_v).sum() == 1
@@ -58,7 +58,8 @@ def test_a_pause_in_gathering_breaks_the_line_but_a_slower_rate_or_a_skipped_tic
 
     slower_then_faster = np.concatenate([np.arange(0, 600.0, 60), np.arange(600, 630.0)])
     skipped_tick = np.delete(np.arange(0, 30.0), 12)
-    for times in (slower_then_faster, skipped_tick):
+    stall_at_50_ms = np.concatenate([np.arange(0, 3, 0.05), np.arange(3.3, 6, 0.05)])
+    for times in (slower_then_faster, skipped_tick, stall_at_50_ms):
         assert not np.isnan(filled_at(times).visible(0, 1000, columns=1000)[1]).any()
 
 

@@ -37,8 +37,11 @@ def run_gui(db_path: Path | None = None) -> int:
         QMessageBox.critical(None, "OpServ Desktop is already running", str(exc).capitalize() + ".")
         return 1
     window.show()
-    _CloseOnSignals(window)
-    return app.exec()
+    closer = _CloseOnSignals(window)
+    try:
+        return app.exec()
+    finally:
+        closer.restore()
 
 
 class _CloseOnSignals(QSocketNotifier):
@@ -53,11 +56,26 @@ class _CloseOnSignals(QSocketNotifier):
             end.setblocking(False)
         super().__init__(wake.fileno(), QSocketNotifier.Type.Read, window)
         self._wake, self._written, self._window = wake, written, window
-        signal.set_wakeup_fd(self._written.fileno())
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: None)  # the notifier does the work
+        self._old_fd = signal.set_wakeup_fd(written.fileno())
+        self._old_handlers = {sig: signal.signal(sig, self._second_one_kills)
+                              for sig in (signal.SIGINT, signal.SIGTERM)}
         self.activated.connect(self._on_signal)
 
+    @staticmethod
+    def _second_one_kills(sig: int, _frame) -> None:
+        signal.signal(sig, signal.SIG_DFL)  # the notifier closes the window; if that hangs, a second signal ends it
+
     def _on_signal(self) -> None:
-        self._wake.recv(64)
+        try:
+            self._wake.recv(64)
+        except OSError:  # woken with nothing to read
+            pass
         self._window.close()
+
+    def restore(self) -> None:
+        """Give the signals back as they were, once the event loop has ended."""
+        signal.set_wakeup_fd(self._old_fd)
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._wake.close()
+        self._written.close()

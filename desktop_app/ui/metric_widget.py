@@ -211,7 +211,9 @@ class MetricWidget(QFrame):
         plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
         plot.setObjectName(f"plot:{self.spec.id}")
         plot.setMinimumHeight(140)
-        plot.setMenuEnabled(True)
+        # The view's menu (ranges, mouse) and the scene's Export; not "Plot Options", whose FFT, log
+        # and downsampling switches are for PlotDataItems, not these curves.
+        plot.setMenuEnabled(enableMenu=False, enableViewBoxMenu=True)
         plot.setMouseEnabled(x=True, y=False)
         plot.hideButtons()
         item = plot.getPlotItem()
@@ -242,6 +244,7 @@ class MetricWidget(QFrame):
                 part.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         item.getViewBox().sigRangeChangedManually.connect(self._on_view_range_changed_manually)
         item.getViewBox().sigXRangeChanged.connect(self._on_x_range_changed)
+        item.getViewBox().sigResized.connect(self._on_view_resized)
         plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         return plot
 
@@ -268,6 +271,9 @@ class MetricWidget(QFrame):
 
     def _on_view_range_changed_manually(self, *_args) -> None:
         self.pause_button.setChecked(True)  # the user looks at a moment: stop scrolling away from it
+
+    def _on_view_resized(self, *_args) -> None:
+        self._draw_curves()  # as many points as the new width has columns
 
     def _on_x_range_changed(self, *_args) -> None:
         self._history_check.start()

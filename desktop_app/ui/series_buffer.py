@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+MIN_GAP_S = 1.0  # a shorter pause in the samples still draws as one line
 DEFAULT_CAPACITY = 20_000  # 1 h at 5 Hz, 16 min at the 50 ms minimum; older points come from history
 
 
@@ -87,14 +88,15 @@ class SeriesBuffer:
 def _break_gaps(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A NaN (a break in the line) after each gap in the samples: the app was closed, the rate was
     Off, the machine slept. Missing is not a ramp from the last value to the next. A gap is an
-    interval over three times the ones on both sides, so a slower rate or a skipped tick is none."""
+    interval over three times the ones on both sides and over MIN_GAP_S: a slower rate, a skipped
+    tick or a brief stall at a fast rate is none."""
     if len(t) < 3:
         return t, v
     dt = np.diff(t)
     around = np.empty_like(dt)
     around[1:-1] = np.maximum(dt[:-2], dt[2:])
     around[0], around[-1] = dt[1], dt[-2]
-    gaps = np.flatnonzero(dt > 3 * around) + 1
+    gaps = np.flatnonzero((dt > 3 * around) & (dt > MIN_GAP_S)) + 1
     if not len(gaps):
         return t, v
     return np.insert(t, gaps, t[gaps - 1]), np.insert(v, gaps, np.nan)

@@ -48,9 +48,12 @@ def test_an_idle_bridge_does_not_wake_and_a_measurement_wakes_it(qtbot):
         idle_drains = hub.drains
         assert idle_drains <= 2, f"{idle_drains} drains while idle"
 
+        start = now_ms()
+        burst_items = [{"timestamp": start + i, "value": value} for i, value in enumerate((1.0, 2.0, 3.0))]
+
         def burst():
-            for value in (1.0, 2.0, 3.0):
-                hub.put(MEM, {"timestamp": now_ms(), "value": value})
+            for item in burst_items:
+                hub.put(MEM, item)
 
         threading.Thread(target=burst).start()
         qtbot.waitUntil(lambda: recorder.values == [1.0, 2.0, 3.0], timeout=1000)

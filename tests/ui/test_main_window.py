@@ -204,3 +204,12 @@ def test_status_bar_rate_is_steady(qtbot, open_window):
     qtbot.waitUntil(lambda: len(rates) >= 22, timeout=35_000)
     last = rates[-11:]  # ten seconds: the 10 s series' burst is among them
     assert min(last) > 0 and max(last) <= 1.3 * min(last), f"the rate jumps: {rates}"
+
+
+def test_plot_menu_offers_only_what_applies_to_live_curves(open_window):
+    """Right-click keeps the view's range and mouse options and Export; "Plot Options" (FFT, log,
+    downsampling, made for another kind of curve) would half-apply and raise."""
+    window = open_window()
+    item = widget_of(window, "overview.memory").plot.getPlotItem()
+    assert item.getContextMenus(None) is None
+    assert item.getViewBox().menuEnabled()

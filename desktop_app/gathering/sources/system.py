@@ -41,7 +41,10 @@ class SystemSource:
             return sorted(ps.net_io_counters(pernic=True))
         if key.metric == "activenetworks":  # what the Overview shows: not the down or the loopback ones
             counted = ps.net_io_counters(pernic=True)
-            return sorted(nic for nic, stats in ps.net_if_stats().items()
-                          if nic in counted and stats.isup and not _is_loopback(nic, stats))
+            try:
+                stats = ps.net_if_stats()
+            except (OSError, ps.Error):  # the window waits for every list: show them all rather than none
+                return sorted(counted)
+            return sorted(nic for nic, s in stats.items() if nic in counted and s.isup and not _is_loopback(nic, s))
         disks = ps.disk_io_counters(perdisk=True) or {}
         return sorted(d for d in disks if not d.startswith(VIRTUAL_DISK_PREFIXES))
