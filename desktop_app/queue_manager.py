@@ -84,10 +84,11 @@ class QueueHub:
             q.items.append(measurement)
             self._pending.add(key)
             q.ready.notify()
-            rung = [bell for bell in self._doorbells if key in bell[0]]
+            rung = [bell for bell in self._doorbells if key in bell[0]] if self._doorbells else []
             for bell in rung:
                 self._doorbells.remove(bell)
-        _ring(rung)
+        if rung:
+            _ring(rung)
 
     def read(self, key: SeriesKey, blocking: bool = False, timeout: float | None = None) -> Measurement | None:
         with self._lock:

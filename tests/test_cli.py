@@ -22,6 +22,7 @@ from desktop_app import cli
 from desktop_app.measurement import SeriesKey, now_ms
 from desktop_app.storage.export import ExportRequest, export_csv, iso
 from desktop_app.storage.history import HistoryReader, write_rows
+from tests.conftest import wait_for
 
 ROOT = Path(desktop_app.__file__).resolve().parent.parent
 
@@ -101,10 +102,8 @@ def test_a_signal_closes_the_window_as_quit_does(db_path, tmp_path, sig):
                "XDG_DATA_HOME": str(tmp_path / "data")}
     cpu = SeriesKey("cpu", "0", "usage")
     with launched(["--db", str(db_path)], gui_env) as proc:
-        deadline = time.monotonic() + 30
-        while not (db_path.exists() and stored_count_of(db_path, cpu) >= 2):
-            assert proc.poll() is None and time.monotonic() < deadline, "the window never gathered"
-            time.sleep(0.2)
+        wait_for(lambda: proc.poll() is not None or stored_count_of(db_path, cpu) >= 2, what="the window gathering")
+        assert proc.poll() is None, "the window ended by itself"
         code, rest = stop_with(proc, sig)
     assert code == 0, rest
     assert "Traceback" not in rest

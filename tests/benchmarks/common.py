@@ -228,6 +228,15 @@ def group_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_parts(parts: dict[str, Callable[[bool, int], list[Result]]]) -> None:
+    """A group's entry point: every part (or `--only` one of them), its results emitted."""
+    parser = group_parser()
+    parser.add_argument("--only", choices=tuple(parts))
+    args = parser.parse_args()
+    results = [r for name, part in parts.items() if args.only in (None, name) for r in part(args.quick, args.runs)]
+    emit([r.to_dict() for r in results], args.out)
+
+
 def emit(payload: list[dict[str, Any]], out: Path | None) -> None:
     """Hand a group's results to run.py: to `out`, or to stdout when run by hand."""
     if out:

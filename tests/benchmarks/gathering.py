@@ -17,7 +17,7 @@ from pathlib import Path
 from desktop_app import data_manager, gathering, queue_manager
 from desktop_app.measurement import SeriesKey
 from desktop_app.queue_manager import SetRate
-from tests.benchmarks.common import Load, Result, emit, group_parser, median, percentile
+from tests.benchmarks.common import Load, Result, median, percentile, run_parts
 
 K = SeriesKey
 
@@ -292,16 +292,7 @@ def ceiling(quick: bool, runs: int) -> list[Result]:
 
 
 def main() -> None:
-    parser = group_parser()
-    parser.add_argument("--only", choices=("precision", "ceiling"))
-    args = parser.parse_args()
-    results = []
-    if args.only in (None, "precision"):
-        results += precision(args.quick, args.runs)
-    if args.only in (None, "ceiling"):
-        results += ceiling(args.quick, args.runs)
-    payload = [r.to_dict() for r in results]
-    emit(payload, args.out)
+    run_parts({"precision": precision, "ceiling": ceiling})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from desktop_app import data_manager, gathering, queue_manager
-from tests.benchmarks.common import Load, Result, emit, group_parser, median, percentile
+from tests.benchmarks.common import Load, Result, median, percentile, run_parts
 
 # (component, metric, args) -> the psutil call that series' source makes for it.
 REQUEST_SERIES = {
@@ -185,16 +185,7 @@ def click_to_paint(quick: bool, runs: int) -> list[Result]:
 
 
 def main() -> None:
-    parser = group_parser()
-    parser.add_argument("--only", choices=("request", "click"))
-    args = parser.parse_args()
-    results = []
-    if args.only in (None, "request"):
-        results += request_latency(args.quick, args.runs)
-    if args.only in (None, "click"):
-        results += click_to_paint(args.quick, args.runs)
-    payload = [r.to_dict() for r in results]
-    emit(payload, args.out)
+    run_parts({"request": request_latency, "click": click_to_paint})
 
 
 if __name__ == "__main__":
